@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian package that lminf's build, tests and demo need.
+# Idempotent: packages already present are skipped by apt-get; safe to run before every build.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev            # libtorch 1.13 (CPU)
+  libopenblas0-pthread    # optimized BLAS for libtorch (reference BLAS is ~10x slower)
+  libyaml-cpp-dev         # experiment specs
+  nlohmann-json3-dev      # config.json, safetensors headers, results.json
+  libhdf5-dev             # token_nll.h5, attention dumps
+  libopenmpi-dev openmpi-bin   # mpirun, tensor parallelism on CPU
+  libgtest-dev libgmock-dev    # tests
+  libzstd-dev             # jsonl.zst datasets
+  gnuplot-nox             # lminf analyze plots
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

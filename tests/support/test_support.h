@@ -1,0 +1,36 @@
+// Helpers shared by the test binaries: temporary folders, the shared fixtures, the lminf binary.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace lminf::testing {
+
+// A fresh empty folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ../shared/fixtures/<name>, or an empty path when ../shared is absent (tests then GTEST_SKIP).
+std::filesystem::path shared_fixture(const std::string& name);
+
+// The built lminf executable and the source tree.
+std::filesystem::path lminf_binary();
+std::filesystem::path source_dir();
+
+// Runs a shell command, returns its exit status; stdout+stderr captured into *output when given.
+int run_command(const std::string& command, std::string* output = nullptr);
+
+std::string read_text(const std::filesystem::path& p);
+void write_text(const std::filesystem::path& p, const std::string& text);
+
+}  // namespace lminf::testing
