@@ -1,0 +1,54 @@
+// The AttentionVariant seam. A model hands a variant the PRE-RoPE queries, keys and values of one
+// forward call (keys and values include the cache), the positional encoding and the observers; the
+// variant applies the position encoding itself (LM-Infinite's lambda attention needs a second,
+// "stationary" view of queries and keys) and returns the attention output.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/kv_cache.h"
+#include "framework/model_config.h"
+#include "framework/observer.h"
+#include "framework/rope.h"
+
+namespace lminf {
+
+struct AttentionCall {
+  at::Tensor q;  // [B, H_local, Tq, D] pre-RoPE queries of this call
+  at::Tensor k;  // [B, Hkv_local, K, D] pre-RoPE keys: cache entries then this call's keys
+  at::Tensor v;  // [B, Hkv_local, K, D]
+  // Cache index of the first query (= K - Tq). Query row i sits at cache index q_offset + i; key j at j.
+  int64_t q_offset = 0;
+  // Absolute stream position of query row 0 (equals q_offset until a bounded cache evicts entries).
+  int64_t abs_q_start = 0;
+  const RotaryEmbedding* rope = nullptr;  // null for families without rotary embeddings
+  std::optional<int64_t> sliding_window;  // Mistral: keys at distance >= window are masked
+  int64_t layer = 0;
+  int64_t head_offset = 0;                 // global index of local head 0 (tensor parallelism)
+  const ObserverSet* observers = nullptr;  // may be null
+};
+
+// What a variant can run; the experiment loader reports every unsupported combination up front.
+struct VariantSupport {
+  std::vector<std::string> model_types;  // empty: every family
+  bool gqa = true;
+  bool decode = true;           // incremental decoding with a KV cache
+  bool tensor_parallel = true;  // heads local to a rank
+};
+
+class AttentionVariant {
+ public:
+  virtual ~AttentionVariant() = default;
+  virtual std::string name() const = 0;
+  virtual VariantSupport support() const = 0;
+  // Output: [B, H_local, Tq, D] in q's dtype.
+  virtual at::Tensor forward(const AttentionCall& call) const = 0;
+  // What the KV cache keeps between calls (vanilla: everything).
+  virtual std::shared_ptr<const CachePolicy> cache_policy() const { return std::make_shared<KeepAllPolicy>(); }
+};
+
+}  // namespace lminf

@@ -1,0 +1,85 @@
+// The experiment spec: what `lminf run EXPERIMENT.yaml` reads. Every key is documented in
+// docs/yaml.md and by `lminf keys`. The task section is validated by the task named in task.type.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "attention/attention_spec.h"
+#include "framework/spec.h"
+
+namespace lminf {
+
+struct ModelSpec {
+  std::string path;
+  std::string dtype = "float32";
+  template <class V>
+  void visit(V& v) {
+    v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index)", Required{});
+    v("dtype", dtype, "run dtype: weights are converted to it on load", Choices{"float32", "bfloat16"});
+  }
+};
+
+struct DataSpec {
+  std::string format = "ids";
+  std::string path;
+  bool prepend_bos = true;
+  int64_t max_sequences = 0;
+  template <class V>
+  void visit(V& v) {
+    v("format", format, "ids: one sequence per line, space-separated token ids", Choices{"ids"});
+    v("path", path, "data file (relative paths are relative to the working directory)", Required{});
+    v("prepend_bos", prepend_bos, "prepend the model's bos_token_id to every sequence");
+    v("max_sequences", max_sequences, "read at most this many sequences (0: all)", Min{0});
+  }
+};
+
+struct ParallelSpec {
+  int64_t tensor_parallel = 1;
+  int64_t data_parallel = 1;
+  template <class V>
+  void visit(V& v) {
+    v("tensor_parallel", tensor_parallel, "ranks that split each layer (heads, MLP, vocabulary)", Min{1});
+    v("data_parallel", data_parallel, "groups that take disjoint sequences; tp x dp = mpirun -np", Min{1});
+  }
+};
+
+struct OutputSpec {
+  std::string dir;
+  bool overwrite = false;
+  template <class V>
+  void visit(V& v) {
+    v("dir", dir, "output folder (created if missing)", Required{});
+    v("overwrite", overwrite, "replace the results of an earlier run in output.dir");
+  }
+};
+
+struct ExperimentSpec {
+  std::string name;
+  int64_t seed = 0;
+  int64_t threads = 0;
+  ModelSpec model;
+  AttentionSpec attention;
+  DataSpec data;
+  ParallelSpec parallel;
+  OutputSpec output;
+  YAML::Node task;  // validated by the task chosen by task.type
+
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "experiment name (recorded in the outputs)", Required{});
+    v("seed", seed, "seed for everything random in the run");
+    v("threads", threads, "CPU threads per rank for libtorch (0: libtorch's default)", Min{0});
+    v("model", model, "the checkpoint");
+    v("attention", attention, "the attention variant and its parameters");
+    v("data", data, "where the token sequences come from");
+    v("parallel", parallel, "tensor and data parallelism (under mpirun)");
+    v("output", output, "where results go");
+    v("task", task, "what to compute; keys depend on task.type (see `lminf keys`)", Required{});
+  }
+};
+
+}  // namespace lminf

@@ -1,0 +1,154 @@
+#include "experiments/perplexity_task.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "experiments/outputs.h"
+#include "framework/error.h"
+#include "framework/h5_file.h"
+#include "framework/logging.h"
+#include "framework/progress.h"
+#include "framework/token_data.h"
+
+namespace lminf {
+
+void PerplexityTask::configure(const YAML::Node& section, const SpecSource& src) {
+  read_spec(section, spec_, src, "task");
+}
+
+nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket) {
+  const int64_t n = nll.size(0), longest = nll.size(1);
+  at::Tensor d = nll.to(at::kDouble);
+  auto acc = d.accessor<double, 2>();
+  const int64_t n_buckets = (longest + bucket - 1) / bucket;
+  std::vector<double> bsum(static_cast<size_t>(n_buckets), 0.0);
+  std::vector<int64_t> bcount(static_cast<size_t>(n_buckets), 0);
+  double total = 0, seq_mean_sum = 0;
+  int64_t tokens = 0, seqs_with_tokens = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < lengths[static_cast<size_t>(i)]; ++j) {
+      const double x = acc[i][j];
+      s += x;
+      bsum[static_cast<size_t>(j / bucket)] += x;
+      bcount[static_cast<size_t>(j / bucket)] += 1;
+    }
+    total += s;
+    tokens += lengths[static_cast<size_t>(i)];
+    if (lengths[static_cast<size_t>(i)] > 0) {
+      seq_mean_sum += s / static_cast<double>(lengths[static_cast<size_t>(i)]);
+      ++seqs_with_tokens;
+    }
+  }
+  nlohmann::json j;
+  j["sequences"] = n;
+  j["tokens"] = tokens;
+  j["mean_nll"] = tokens > 0 ? total / static_cast<double>(tokens) : std::numeric_limits<double>::quiet_NaN();
+  j["ppl"] = std::exp(j["mean_nll"].get<double>());
+  j["mean_sequence_nll"] = seqs_with_tokens > 0 ? seq_mean_sum / static_cast<double>(seqs_with_tokens) : 0.0;
+  nlohmann::json buckets = nlohmann::json::array();
+  for (int64_t b = 0; b < n_buckets; ++b) {
+    const size_t bi = static_cast<size_t>(b);
+    if (bcount[bi] == 0) continue;
+    const double m = bsum[bi] / static_cast<double>(bcount[bi]);
+    buckets.push_back({{"start", b * bucket},
+                       {"end", std::min((b + 1) * bucket, longest)},
+                       {"tokens", bcount[bi]},
+                       {"mean_nll", m},
+                       {"ppl", std::exp(m)}});
+  }
+  j["buckets"] = buckets;
+  return j;
+}
+
+void print_summary_table(const nlohmann::json& summary) {
+  std::printf("%-16s %10s %10s %12s\n", "positions", "tokens", "mean NLL", "perplexity");
+  for (const auto& b : summary["buckets"]) {
+    char range[32];
+    std::snprintf(range, sizeof range, "%lld-%lld", static_cast<long long>(b["start"].get<int64_t>()),
+                  static_cast<long long>(b["end"].get<int64_t>() - 1));
+    std::printf("%-16s %10lld %10.4f %12.3f\n", range, static_cast<long long>(b["tokens"].get<int64_t>()),
+                b["mean_nll"].get<double>(), b["ppl"].get<double>());
+  }
+  std::printf("%-16s %10lld %10.4f %12.3f\n", "all", static_cast<long long>(summary["tokens"].get<int64_t>()),
+              summary["mean_nll"].get<double>(), summary["ppl"].get<double>());
+  std::fflush(stdout);
+}
+
+void PerplexityTask::run(RunContext& ctx) {
+  const ExperimentSpec& es = ctx.spec;
+  IdFileOptions io;
+  io.vocab_size = ctx.model_config.vocab_size;
+  io.bos_id = ctx.model_config.bos_token_id;
+  io.prepend_bos = es.data.prepend_bos;
+  io.max_sequences = es.data.max_sequences;
+  auto seqs = read_id_file(es.data.path, io);
+  for (auto& s : seqs)
+    if (static_cast<int64_t>(s.size()) > spec_.max_length) s.resize(static_cast<size_t>(spec_.max_length));
+
+  const int64_t n = static_cast<int64_t>(seqs.size());
+  int64_t longest = 0, total_tokens = 0;
+  std::vector<int64_t> lengths;
+  for (const auto& s : seqs) {
+    const int64_t len = std::max<int64_t>(0, static_cast<int64_t>(s.size()) - 1);
+    lengths.push_back(len);
+    longest = std::max(longest, len);
+    total_tokens += static_cast<int64_t>(s.size());
+  }
+  if (longest == 0) fail(es.data.path, ": every sequence has fewer than 2 tokens: nothing to predict");
+  log_info("perplexity: ", n, " sequences, ", total_tokens, " tokens, longest ", longest + 1, ", variant ",
+           ctx.attention.name(), ", dtype ", es.model.dtype);
+
+  at::Tensor nll = at::full({n, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
+  Progress progress("perplexity", total_tokens, "tok", ctx.writer);
+  ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
+  for (int64_t start = 0; start < n; start += spec_.batch_size) {
+    const int64_t bsz = std::min(spec_.batch_size, n - start);
+    int64_t T = 0, batch_tokens = 0;
+    for (int64_t b = 0; b < bsz; ++b) {
+      T = std::max<int64_t>(T, static_cast<int64_t>(seqs[static_cast<size_t>(start + b)].size()));
+      batch_tokens += static_cast<int64_t>(seqs[static_cast<size_t>(start + b)].size());
+    }
+    if (T < 2) {
+      progress.add(batch_tokens);
+      continue;
+    }
+    at::Tensor ids = at::zeros({bsz, T}, at::kLong);  // right-padded with id 0; causal, so padding is never read
+    for (int64_t b = 0; b < bsz; ++b) {
+      const auto& s = seqs[static_cast<size_t>(start + b)];
+      ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
+    }
+    at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, T - 1), nullptr, fctx);
+    at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1));  // [bsz, T-1]
+    for (int64_t b = 0; b < bsz; ++b) {
+      const int64_t len = lengths[static_cast<size_t>(start + b)];
+      if (len > 0) nll[start + b].narrow(0, 0, len).copy_(tok_nll[b].narrow(0, 0, len));
+    }
+    progress.add(batch_tokens);
+  }
+  progress.finish();
+  const double elapsed = progress.elapsed_s();
+
+  if (!ctx.writer) return;
+  nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);
+  summary["task"] = "perplexity";
+  summary["elapsed_s"] = elapsed;
+  summary["tokens_per_s"] = elapsed > 0 ? static_cast<double>(total_tokens) / elapsed : 0.0;
+
+  {
+    H5Writer h5(ctx.out_dir / "token_nll.h5");
+    h5.write("token_nll", nll);
+    h5.write("lengths", at::tensor(lengths, at::kLong));
+    write_provenance_attrs(h5, ctx.provenance, "lminf.token_nll", 1);
+    h5.set_attr("/", "bucket", spec_.bucket);
+    h5.commit();
+  }
+  write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
+  print_summary_table(summary);
+  log_info("perplexity: mean NLL ", summary["mean_nll"].get<double>(), " (ppl ", summary["ppl"].get<double>(),
+           ") over ", summary["tokens"].get<int64_t>(), " predicted tokens; wrote ", (ctx.out_dir / "results.json").string());
+}
+
+}  // namespace lminf

@@ -1,0 +1,45 @@
+// Task `perplexity`: per-token NLL of each sequence (truncated to task.max_length tokens), mean NLL
+// and perplexity overall and per position bucket.
+//   outputs: results.json, token_nll.h5 (token_nll [n_sequences, longest] float32, NaN past each
+//            sequence's end; lengths [n_sequences] int64), written atomically.
+#pragma once
+
+#include "experiments/task.h"
+
+namespace lminf {
+
+struct PerplexitySpec {
+  std::string type = "perplexity";
+  int64_t max_length = 4096;
+  int64_t bucket = 512;
+  int64_t batch_size = 1;
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "the task", Required{});
+    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are truncated on the right", Min{2});
+    v("bucket", bucket, "width, in positions, of the NLL-by-position buckets", Min{1});
+    v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
+  }
+};
+
+class PerplexityTask final : public Task {
+ public:
+  std::string name() const override { return "perplexity"; }
+  void configure(const YAML::Node& section, const SpecSource& src) override;
+  YAML::Node resolved() const override { return write_spec(spec_); }
+  std::vector<std::string> outputs() const override { return {"results.json", "token_nll.h5"}; }
+  void run(RunContext& ctx) override;
+  const PerplexitySpec& spec() const { return spec_; }
+
+ private:
+  PerplexitySpec spec_;
+};
+
+// Summary of NLL rows: token-weighted mean, mean of per-sequence means, and per-bucket means.
+// nll: [n, longest] float32 with NaN padding; lengths: entries per row.
+// Prints the bucket table of a summary to stdout.
+void print_summary_table(const nlohmann::json& summary);
+
+nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket);
+
+}  // namespace lminf

@@ -1,0 +1,135 @@
+#include "experiments/run_experiment.h"
+
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "attention/registry.h"
+#include "experiments/outputs.h"
+#include "framework/atomic_file.h"
+#include "framework/error.h"
+#include "framework/logging.h"
+#include "framework/threads.h"
+#include "framework/version.h"
+#include "models/causal_lm.h"
+#include "parallel/shard.h"
+
+namespace lminf {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string location(const YAML::Node& node, const SpecSource& src, const std::string& key) {
+  auto it = src.overridden.find(key);
+  if (it != src.overridden.end()) return it->second + ": ";
+  const YAML::Mark m = node.Mark();
+  if (!src.file.empty() && m.line >= 0) {
+    return src.file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+  }
+  return src.file.empty() ? "" : src.file + ": ";
+}
+
+std::string utc_now() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+LoadedExperiment load_experiment(const std::string& file, const std::vector<std::string>& overrides, int world_size) {
+  LoadedExperiment exp;
+  exp.source.file = file;
+  YAML::Node root = load_yaml_file(file);
+  if (!root.IsMap()) fail(file, ": expected a YAML map of sections (name, model, attention, data, task, output)");
+  for (const auto& o : overrides) apply_override(root, o, exp.source);
+  read_spec(root, exp.spec, exp.source);
+  ExperimentSpec& spec = exp.spec;
+
+  // The task section: its type picks the task, which validates the rest.
+  const YAML::Node task_node = spec.task;
+  if (!task_node.IsMap() || !task_node["type"])
+    fail(location(task_node, exp.source, "task"), "task: a map with a \"type\" key is required (e.g. task: {type: perplexity})");
+  exp.task = make_task(task_node["type"].as<std::string>(), location(task_node["type"], exp.source, "task.type"));
+  exp.task->configure(task_node, exp.source);
+
+  // Everything else that can be checked without reading weights; all problems in one message.
+  std::vector<std::string> problems;
+  try {
+    exp.model_config = ModelConfig::from_file(spec.model.path);
+  } catch (const Error& e) {
+    fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
+  }
+  const ModelConfig& mc = exp.model_config;
+  for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(spec.parallel.tensor_parallel)))
+    problems.push_back(p);
+  const int64_t tp = spec.parallel.tensor_parallel, dp = spec.parallel.data_parallel;
+  if (tp * dp != world_size) {
+    problems.push_back("parallel: tensor_parallel (" + std::to_string(tp) + ") x data_parallel (" + std::to_string(dp) +
+                       ") must equal the number of ranks (" + std::to_string(world_size) +
+                       (world_size == 1 ? "; launch with mpirun -np N for more" : "") + ")");
+  }
+  const std::string shard_problem =
+      tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
+  if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+  if (!fs::exists(spec.data.path))
+    problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
+                       " does not exist");
+  if (spec.data.prepend_bos && mc.bos_token_id < 0)
+    problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
+  if (!problems.empty()) {
+    std::string msg = file + ": the experiment cannot run:";
+    for (const auto& p : problems) msg += "\n  - " + p;
+    throw Error(msg);
+  }
+
+  exp.resolved = write_spec(spec);
+  exp.resolved["task"] = exp.task->resolved();
+  return exp;
+}
+
+void run_experiment(LoadedExperiment& exp, Communicator& world) {
+  const ExperimentSpec& spec = exp.spec;
+  if (spec.threads > 0) set_compute_threads(static_cast<int>(spec.threads));
+  const bool writer = world.rank() == 0;
+  const fs::path out_dir = spec.output.dir;
+  const std::string resolved_text = to_yaml_string(exp.resolved);
+  if (writer) {
+    prepare_output_dir(out_dir, exp.task->outputs(), spec.output.overwrite);
+    write_file_atomic(out_dir / "config.yaml", resolved_text);
+    log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
+  }
+  world.barrier();
+
+  LoadOptions lo;
+  lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
+  auto start = std::chrono::steady_clock::now();
+  auto model = load_model(spec.model.path, exp.model_config, lo);
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", exp.model_config.n_params(),
+           " parameters, ", model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on this rank, loaded in ",
+           load_s, " s");
+  auto attention = make_attention(spec.attention);
+
+  nlohmann::json prov;
+  prov["name"] = spec.name;
+  prov["config"] = resolved_text;
+  prov["model_path"] = fs::absolute(spec.model.path).string();
+  prov["model_type"] = exp.model_config.model_type;
+  prov["dtype"] = spec.model.dtype;
+  prov["variant"] = spec.attention.variant;
+  prov["git_revision"] = git_revision();
+  prov["lminf_version"] = version();
+  prov["world_size"] = world.size();
+  prov["tensor_parallel"] = spec.parallel.tensor_parallel;
+  prov["data_parallel"] = spec.parallel.data_parallel;
+  prov["created"] = utc_now();
+
+  RunContext ctx{spec, exp.model_config, *model, *attention, world, out_dir, writer, prov, {}};
+  exp.task->run(ctx);
+}
+
+}  // namespace lminf

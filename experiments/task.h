@@ -1,0 +1,61 @@
+// The Task seam: each task owns its config section (task.*) and its output files. Tasks are
+// registered by name in one explicit list (experiments/task_registry.cpp).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "attention/attention_variant.h"
+#include "experiments/experiment_spec.h"
+#include "framework/observer.h"
+#include "models/causal_lm.h"
+#include "parallel/communicator.h"
+
+namespace lminf {
+
+// Everything a task needs to run, built by run_experiment().
+struct RunContext {
+  const ExperimentSpec& spec;
+  const ModelConfig& model_config;
+  CausalLM& model;
+  const AttentionVariant& attention;
+  Communicator& world;
+  std::filesystem::path out_dir;
+  bool writer = true;       // this rank writes outputs and prints progress (rank 0)
+  nlohmann::json provenance;  // resolved config, model, git revision, world size, dtype
+  ObserverSet observers;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  // Reads and validates the task section (errors name file:line); runs before any weight is read.
+  virtual void configure(const YAML::Node& section, const SpecSource& src) = 0;
+  // The resolved task section (every key, defaults included) for config.yaml.
+  virtual YAML::Node resolved() const = 0;
+  // Problems of this task with this experiment and model (empty: none); before any weight is read.
+  virtual std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const { return {}; }
+  // Output files this task writes into output.dir (for the overwrite check).
+  virtual std::vector<std::string> outputs() const = 0;
+  virtual void run(RunContext& ctx) = 0;
+};
+
+struct TaskInfo {
+  std::string name;
+  std::string summary;
+  std::function<std::unique_ptr<Task>()> make;
+  std::function<std::string()> describe_keys;  // help text of task.* keys
+};
+
+const std::vector<TaskInfo>& task_registry();
+// Throws naming task.type's file:line and listing the tasks.
+std::unique_ptr<Task> make_task(const std::string& type, const std::string& where);
+
+}  // namespace lminf

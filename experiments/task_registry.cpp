@@ -1,0 +1,31 @@
+#include <yaml-cpp/yaml.h>
+
+#include "experiments/perplexity_task.h"
+#include "experiments/task.h"
+#include "framework/error.h"
+
+namespace lminf {
+
+// The one list of tasks. Add a task here and in docs/yaml.md.
+const std::vector<TaskInfo>& task_registry() {
+  static const std::vector<TaskInfo> tasks = {
+      {"perplexity", "per-token NLL of each sequence; mean NLL, perplexity, NLL by position bucket",
+       [] { return std::make_unique<PerplexityTask>(); }, [] { return describe_spec<PerplexitySpec>("task"); }},
+  };
+  return tasks;
+}
+
+std::unique_ptr<Task> make_task(const std::string& type, const std::string& where) {
+  std::vector<std::string> names;
+  for (const auto& t : task_registry()) {
+    if (t.name == type) return t.make();
+    names.push_back(t.name);
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  const std::string near = closest_match(type, names);
+  fail(where, "task.type: \"", type, "\" is not a task", near.empty() ? "" : " (did you mean \"" + near + "\"?)",
+       "; available: ", list);
+}
+
+}  // namespace lminf

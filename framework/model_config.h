@@ -1,0 +1,72 @@
+// A Hugging Face config.json read into a typed model config. Unsupported values are errors that
+// name config.json and the key, before any weight is read.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lminf {
+
+// HF `rope_scaling` (key `rope_type`, legacy `type`). type "default" means none.
+struct RopeScaling {
+  std::string type = "default";  // default | linear | dynamic | yarn | llama3
+  double factor = 1.0;
+  std::optional<int64_t> original_max_position_embeddings;
+  // llama3
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  // yarn
+  std::optional<double> attention_factor;
+  std::optional<double> beta_fast;
+  std::optional<double> beta_slow;
+  std::optional<double> mscale;
+  std::optional<double> mscale_all_dim;
+  bool truncate = true;
+
+  bool operator==(const RopeScaling& o) const;
+  nlohmann::json to_json() const;  // null for "default"
+  // Parses an HF rope_scaling object; `where` names the source for errors ("DIR/config.json").
+  static RopeScaling from_json(const nlohmann::json& j, const std::string& where);
+};
+
+struct ModelConfig {
+  std::string model_type;  // llama | mistral
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t n_layer = 0;      // num_hidden_layers
+  int64_t n_head = 0;       // num_attention_heads
+  int64_t n_head_kv = 0;    // num_key_value_heads (defaults to n_head)
+  int64_t head_dim = 0;     // head_dim (defaults to hidden_size / n_head)
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 2048;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;
+  bool mlp_bias = false;
+  std::string hidden_act = "silu";
+  std::optional<int64_t> sliding_window;  // Mistral
+  int64_t bos_token_id = -1;
+  std::vector<int64_t> eos_token_ids;
+  std::string torch_dtype;
+
+  std::filesystem::path source;  // the config.json it came from ("" when built in code)
+
+  // Reads DIR/config.json (or a config.json path) and validates it.
+  static ModelConfig from_file(const std::filesystem::path& dir_or_file);
+  static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
+  nlohmann::json to_json() const;  // an HF-compatible config.json
+  // Checks internal consistency; throws naming `where` and the key.
+  void validate(const std::string& where) const;
+
+  int64_t group_size() const { return n_head / n_head_kv; }  // query heads per key/value head
+  int64_t n_params() const;                                  // parameter count implied by the shapes
+};
+
+}  // namespace lminf
