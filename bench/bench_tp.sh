@@ -53,9 +53,9 @@ YAML
   tps=$(sed -n 's/.*"tokens_per_s": *\([0-9.e+-]*\).*/\1/p' "$out/results.json")
   nll=$(sed -n 's/^  "mean_nll": *\([0-9.e+-]*\).*/\1/p' "$out/results.json")
   peaks=$(sed -n 's/.*rank \([0-9]*\): peak resident memory (VmHWM) \([0-9.]*\) MiB.*/\2/p' "$WORK/log-$label" |
-          awk '{printf "%s%.0f", (NR > 1 ? " / " : ""), $1}')
+          awk '{printf "%s%.1f", (NR > 1 ? " / " : ""), $1}')
   weights=$(sed -n 's/.*rank \([0-9]*\) (tp.*: \([0-9.]*\) MiB of weights resident.*/\2/p' "$WORK/log-$label" |
-            awk '{printf "%s%.0f", (NR > 1 ? " / " : ""), $1}')
+            awk '{printf "%s%.1f", (NR > 1 ? " / " : ""), $1}')
   printf "| %s | %d | %d | %s | %s | %.1f | %s |\n" "$label" "$tp" "$threads" "$weights" "$peaks" "$tps" "$nll"
 }
 
