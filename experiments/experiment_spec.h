@@ -18,7 +18,7 @@ struct ModelSpec {
   std::string dtype = "float32";
   template <class V>
   void visit(V& v) {
-    v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index)", Required{});
+    v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index); required by every task that reads a model");
     v("dtype", dtype, "run dtype: weights are converted to it on load", Choices{"float32", "bfloat16"});
   }
 };

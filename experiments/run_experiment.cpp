@@ -72,28 +72,33 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
 
   // Everything else that can be checked without reading weights; all problems in one message.
   std::vector<std::string> problems;
-  try {
-    exp.model_config = ModelConfig::from_file(spec.model.path);
-  } catch (const Error& e) {
-    fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
-  }
-  const ModelConfig& mc = exp.model_config;
-  for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(spec.parallel.tensor_parallel)))
-    problems.push_back(p);
   const int64_t tp = spec.parallel.tensor_parallel, dp = spec.parallel.data_parallel;
   if (tp * dp != world_size) {
     problems.push_back("parallel: tensor_parallel (" + std::to_string(tp) + ") x data_parallel (" + std::to_string(dp) +
                        ") must equal the number of ranks (" + std::to_string(world_size) +
                        (world_size == 1 ? "; launch with mpirun -np N for more" : "") + ")");
   }
-  const std::string shard_problem =
-      tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
-  if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+  if (exp.task->needs_model()) {
+    if (spec.model.path.empty())
+      fail(location(root["model"], exp.source, "model"), "model.path: required by task ", exp.task->name(),
+           " (set model.path to a Hugging Face model folder)");
+    try {
+      exp.model_config = ModelConfig::from_file(spec.model.path);
+    } catch (const Error& e) {
+      fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
+    }
+    const ModelConfig& mc = exp.model_config;
+    for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(tp))) problems.push_back(p);
+    const std::string shard_problem =
+        tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
+    if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+    if (spec.data.prepend_bos && mc.bos_token_id < 0)
+      problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  }
   if (!fs::exists(spec.data.path))
     problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
                        " does not exist");
-  if (spec.data.prepend_bos && mc.bos_token_id < 0)
-    problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  const ModelConfig& mc = exp.model_config;
   for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
   if (!problems.empty()) {
     std::string msg = file + ": the experiment cannot run:";
@@ -118,6 +123,21 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
     log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
   }
   world.barrier();
+
+  nlohmann::json prov;
+  prov["name"] = spec.name;
+  prov["config"] = resolved_text;
+  prov["git_revision"] = git_revision();
+  prov["lminf_version"] = version();
+  prov["world_size"] = world.size();
+  prov["tensor_parallel"] = spec.parallel.tensor_parallel;
+  prov["data_parallel"] = spec.parallel.data_parallel;
+  prov["created"] = utc_now();
+  if (!exp.task->needs_model()) {
+    ProducerContext pctx{spec, world, out_dir, writer, prov};
+    exp.task->run_producer(pctx);
+    return;
+  }
 
   // tensor_parallel x data_parallel == world size was checked by load_experiment, before any weight.
   ProcessGrid grid(world, static_cast<int>(spec.parallel.tensor_parallel),
@@ -145,20 +165,11 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
              " MiB read from the checkpoint");
   auto attention = make_attention(spec.attention);
 
-  nlohmann::json prov;
-  prov["name"] = spec.name;
-  prov["config"] = resolved_text;
   prov["model_path"] = fs::absolute(spec.model.path).string();
   prov["model_type"] = exp.model_config.model_type;
   prov["dtype"] = spec.model.dtype;
   prov["variant"] = spec.attention.variant;
-  prov["git_revision"] = git_revision();
-  prov["lminf_version"] = version();
-  prov["world_size"] = world.size();
-  prov["tensor_parallel"] = spec.parallel.tensor_parallel;
-  prov["data_parallel"] = spec.parallel.data_parallel;
   prov["weight_bytes_per_rank"] = column(loaded, 0);
-  prov["created"] = utc_now();
 
   RunContext ctx{spec, exp.model_config, *model, *attention, world, out_dir, writer, prov, {}};
   ctx.data_parallel = &grid.dp();

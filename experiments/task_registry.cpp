@@ -1,16 +1,23 @@
 #include <yaml-cpp/yaml.h>
 
 #include "experiments/perplexity_task.h"
+#include "experiments/pretrain_task.h"
 #include "experiments/task.h"
 #include "framework/error.h"
 
 namespace lminf {
+
+void Task::run_producer(ProducerContext&) {
+  fail("task ", name(), " evaluates a model and cannot run without one (internal error: needs_model() is true)");
+}
 
 // The one list of tasks. Add a task here and in docs/yaml.md.
 const std::vector<TaskInfo>& task_registry() {
   static const std::vector<TaskInfo> tasks = {
       {"perplexity", "per-token NLL of each sequence; mean NLL, perplexity, NLL by position bucket",
        [] { return std::make_unique<PerplexityTask>(); }, [] { return describe_spec<PerplexitySpec>("task"); }},
+      {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
+       [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
   };
   return tasks;
 }
