@@ -16,6 +16,7 @@
 #include "models/generate.h"
 #include "models/random_checkpoint.h"
 #include "parallel/communicator.h"
+#include "parallel/mpi_communicator.h"
 
 namespace lminf {
 namespace {
@@ -100,16 +101,21 @@ std::vector<int64_t> parse_ids(const std::string& text, const std::string& what)
   return ids;
 }
 
-int cmd_run(const Args& a) {
+int cmd_run(const Args& a, MpiRuntime& mpi) {
   a.allow({"set", "dry-run"}, "run");
   if (a.positional.size() != 2) fail("usage: lminf run EXPERIMENT.yaml [--set key.path=value ...] [--dry-run]");
-  LocalCommunicator world;
-  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world.size());
+  // Every rank of `mpirun -np N lminf run ...` runs this; the world size comes from MPI.
+  std::unique_ptr<Communicator> world = mpi.world();
+  LogSettings ls = log_settings();
+  ls.rank = world->rank();
+  ls.world = world->size();
+  set_log_settings(ls);
+  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world->size());
   if (a.has("dry-run")) {
-    std::cout << to_yaml_string(exp.resolved);
+    if (world->rank() == 0) std::cout << to_yaml_string(exp.resolved);
     return 0;
   }
-  run_experiment(exp, world);
+  run_experiment(exp, *world);
   return 0;
 }
 
@@ -207,7 +213,8 @@ std::string cli_usage() {
          "\n"
          "usage:\n"
          "  lminf run EXPERIMENT.yaml [--set key.path=value ...] [--dry-run]\n"
-         "                                   run an experiment (docs/yaml.md); --dry-run prints the resolved spec\n"
+         "                                   run an experiment (docs/yaml.md); --dry-run prints the resolved spec;\n"
+         "                                   mpirun -np N lminf run ... for parallel.tensor_parallel x data_parallel = N\n"
          "  lminf keys                       every YAML key with its type, default and meaning\n"
          "  lminf variants                   the attention variants\n"
          "  lminf tasks                      the tasks\n"
@@ -221,7 +228,7 @@ std::string cli_usage() {
          "global options: --log-level debug|info|warn|error\n";
 }
 
-int cli_main(const std::vector<std::string>& argv) {
+int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
   std::vector<std::string> args;
   LogSettings ls = log_settings();
   for (size_t i = 0; i < argv.size(); ++i) {
@@ -243,7 +250,7 @@ int cli_main(const std::vector<std::string>& argv) {
   }
   const std::string& cmd = args[0];
   const Args a(args, {"dry-run", "sample", "stop-at-eos"});
-  if (cmd == "run") return cmd_run(a);
+  if (cmd == "run") return cmd_run(a, mpi);
   if (cmd == "keys") return cmd_keys(a);
   if (cmd == "variants") return cmd_variants(a);
   if (cmd == "tasks") return cmd_tasks(a);

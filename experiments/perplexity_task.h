@@ -2,6 +2,8 @@
 // and perplexity overall and per position bucket.
 //   outputs: results.json, token_nll.h5 (token_nll [n_sequences, longest] float32, NaN past each
 //            sequence's end; lengths [n_sequences] int64), written atomically.
+// Under data parallelism replica g takes sequences g, g + dp, ...; rank 0 gathers the rows once and
+// writes the same files as a one-rank run.
 #pragma once
 
 #include "experiments/task.h"
