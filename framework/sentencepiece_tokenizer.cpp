@@ -107,6 +107,7 @@ class SpmLibrary {
     sym(is_byte, "lminf_spm_is_byte");
     sym(train, "lminf_spm_train");
     // The handle stays open for the life of the process.
+    log_debug("SentencePiece shim ", path.string(), " loaded in its own link namespace");
   }
 };
 

@@ -242,5 +242,26 @@ TEST_F(TextPerplexity, TrainTokenizerCommandWritesALoadableTokenizer) {
   EXPECT_NE(out.find("--model-type \"wordpiece\" (use bpe or unigram)"), std::string::npos) << out;
 }
 
+TEST_F(TextPerplexity, AnInstalledTreeLoadsItsOwnShim) {
+  // cmake --install puts PREFIX/bin/lminf and PREFIX/lib/lminf/liblminf_spm_shim.so; the installed
+  // binary must find the installed shim (before the build tree's), so the tree can be moved.
+  if (run_command("command -v cmake") != 0) GTEST_SKIP() << "cmake is not available";
+  std::string out;
+  const fs::path prefix = work_ / "inst";
+  ASSERT_EQ(run_command("cmake --install " + lminf_binary().parent_path().string() + " --prefix " + prefix.string(), &out), 0)
+      << out;
+  ASSERT_TRUE(fs::exists(prefix / "lib" / "lminf" / "liblminf_spm_shim.so")) << out;
+  fs::rename(prefix, work_ / "moved");
+  write_text(work_ / "in.txt", "the model");
+  ASSERT_EQ(run_command((work_ / "moved" / "bin" / "lminf").string() + " tokenize " + (root() / "model").string() +
+                            " --log-level debug < " + (work_ / "in.txt").string(),
+                        &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("SentencePiece shim " + (work_ / "moved" / "lib" / "lminf" / "liblminf_spm_shim.so").string()),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace lminf
