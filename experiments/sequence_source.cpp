@@ -142,6 +142,8 @@ std::vector<std::vector<int64_t>> read_all_sequences(SequenceSource& source, con
 std::vector<std::string> data_problems(const DataSpec& data, const ModelConfig& model) {
   std::vector<std::string> p;
   const bool text = is_text_format(data.format);
+  if (data.format != "jsonl" && data.format != "jsonl.zst" && data.text_field != "text")
+    p.push_back("data.text_field applies to the jsonl formats only (data.format is " + data.format + ")");
   if (!text) {
     if (!std::filesystem::exists(data.path)) p.push_back("data.path: " + data.path + " does not exist");
     if (data.filter && !data.filter.IsNull()) p.push_back("data.filter applies to the jsonl formats only (data.format is " + data.format + ")");

@@ -176,10 +176,11 @@ TEST_F(TextPerplexity, TokenizersThatDoNotFitAreRefusedBeforeAnyWeightIsRead) {
   EXPECT_NE(out.find("no tokenizer found (looked for tokenizer.json and tokenizer.model)"), std::string::npos) << out;
 
   // keys that do not apply, a filter that is not a map, a glob without matches
-  write_text(work_ / "c.yaml", yaml("{format: text, path: " + (root() / "nothing*.txt").string() + ", filter: [a, b]}", "c"));
+  write_text(work_ / "c.yaml", yaml("{format: text, path: " + (root() / "nothing*.txt").string() + ", filter: [a, b], text_field: body}", "c"));
   EXPECT_NE(run_command(lminf_binary().string() + " run " + (work_ / "c.yaml").string(), &out), 0);
   EXPECT_NE(out.find("data.filter applies to the jsonl formats only"), std::string::npos) << out;
   EXPECT_NE(out.find("data.path: no file matches"), std::string::npos) << out;
+  EXPECT_NE(out.find("data.text_field applies to the jsonl formats only"), std::string::npos) << out;
   write_text(work_ / "d.yaml", yaml("{format: jsonl, path: " + (root() / "pile.jsonl").string() + ", filter: [a, b]}", "d"));
   EXPECT_NE(run_command(lminf_binary().string() + " run " + (work_ / "d.yaml").string(), &out), 0);
   EXPECT_NE(out.find("data.filter must be a map of field paths to values"), std::string::npos) << out;
