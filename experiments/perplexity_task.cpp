@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "experiments/outputs.h"
+#include "experiments/sequence_source.h"
 #include "framework/error.h"
 #include "framework/h5_file.h"
 #include "framework/logging.h"
@@ -79,14 +80,9 @@ void print_summary_table(const nlohmann::json& summary) {
 
 void PerplexityTask::run(RunContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
-  IdFileOptions io;
-  io.vocab_size = ctx.model_config.vocab_size;
-  io.bos_id = ctx.model_config.bos_token_id;
-  io.prepend_bos = es.data.prepend_bos;
-  io.max_sequences = es.data.max_sequences;
-  auto seqs = read_id_file(es.data.path, io);
-  for (auto& s : seqs)
-    if (static_cast<int64_t>(s.size()) > spec_.max_length) s.resize(static_cast<size_t>(spec_.max_length));
+  auto source = open_sequence_source(es.data, ctx.model_config);
+  auto seqs = read_all_sequences(*source, es.data);
+  for (auto& s : seqs) truncate_tokens(s, spec_.max_length, es.data.truncation);
 
   const int64_t n = static_cast<int64_t>(seqs.size());
   int64_t longest = 0, total_tokens = 0;
@@ -162,6 +158,7 @@ void PerplexityTask::run(RunContext& ctx) {
   if (!ctx.writer) return;
   nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);
   summary["task"] = "perplexity";
+  summary["data"] = source->report();
   summary["elapsed_s"] = elapsed;
   summary["tokens_per_s"] = elapsed > 0 ? static_cast<double>(total_tokens) / elapsed : 0.0;
 

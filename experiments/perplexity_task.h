@@ -18,7 +18,7 @@ struct PerplexitySpec {
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
-    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are truncated on the right", Min{2});
+    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("bucket", bucket, "width, in positions, of the NLL-by-position buckets", Min{1});
     v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
   }

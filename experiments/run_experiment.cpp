@@ -7,6 +7,7 @@
 
 #include "attention/registry.h"
 #include "experiments/outputs.h"
+#include "experiments/sequence_source.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/checkpoint.h"
@@ -142,12 +143,13 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
     const std::string shard_problem =
         tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
     if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+    for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
     if (spec.data.prepend_bos && mc.bos_token_id < 0)
       problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
-  }
-  if (!fs::exists(spec.data.path))
+  } else if (!fs::exists(spec.data.path)) {
     problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
                        " does not exist");
+  }
   const ModelConfig& mc = exp.model_config;
   for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
   if (!problems.empty()) {
