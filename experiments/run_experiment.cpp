@@ -52,6 +52,55 @@ std::string utc_now() {
   return buf;
 }
 
+// A YAML value as JSON: unquoted scalars become numbers, booleans or null where they read as such.
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return nullptr;
+  if (n.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = yaml_to_json(it->second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& e : n) j.push_back(yaml_to_json(e));
+    return j;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "!") {  // not quoted
+    int64_t i = 0;
+    double d = 0;
+    bool b = false;
+    if (YAML::convert<int64_t>::decode(n, i)) return i;
+    if (YAML::convert<double>::decode(n, d)) return d;
+    if (YAML::convert<bool>::decode(n, b)) return b;
+  }
+  return s;
+}
+
+// model.rope_scaling / model.rope_theta: the RoPE-scaling baselines, as overrides of config.json.
+void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const SpecSource& src, ModelConfig& mc,
+                          std::vector<std::string>& problems) {
+  if (!ms.rope_scaling.IsNull()) {
+    const std::string where = location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
+    if (!ms.rope_scaling.IsMap()) {
+      problems.push_back(where + ": expected a map such as {rope_type: linear, factor: 2.0}, or null");
+    } else {
+      try {
+        mc.rope_scaling = RopeScaling::from_json(yaml_to_json(ms.rope_scaling), where);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+  }
+  if (ms.rope_theta) {
+    if (!(*ms.rope_theta > 1.0))
+      problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") + "model.rope_theta must be > 1");
+    else mc.rope_theta = *ms.rope_theta;
+  }
+  if (ms.rope_scaling.IsMap() || ms.rope_theta)
+    log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ", mc.rope_scaling.to_json().dump());
+}
+
 }  // namespace
 
 LoadedExperiment load_experiment(const std::string& file, const std::vector<std::string>& overrides, int world_size) {
@@ -87,6 +136,7 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
     } catch (const Error& e) {
       fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
     }
+    apply_rope_overrides(spec.model, root, exp.source, exp.model_config, problems);
     const ModelConfig& mc = exp.model_config;
     for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(tp))) problems.push_back(p);
     const std::string shard_problem =
