@@ -115,12 +115,7 @@ int cmd_run(const Args& a, MpiRuntime& mpi) {
   ls.rank = world->rank();
   ls.world = world->size();
   set_log_settings(ls);
-  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world->size());
-  if (a.has("dry-run")) {
-    if (world->rank() == 0) std::cout << to_yaml_string(exp.resolved);
-    return 0;
-  }
-  run_experiment(exp, *world);
+  run_file(a.positional[1], a.all("set"), *world, a.has("dry-run"));
   return 0;
 }
 

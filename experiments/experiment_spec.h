@@ -87,6 +87,7 @@ struct ExperimentSpec {
   ParallelSpec parallel;
   OutputSpec output;
   YAML::Node task;  // validated by the task chosen by task.type
+  YAML::Node sweep;  // optional: points of overrides, each run into its own folder (experiments/sweep.h)
 
   template <class V>
   void visit(V& v) {
@@ -99,6 +100,7 @@ struct ExperimentSpec {
     v("parallel", parallel, "tensor and data parallelism (under mpirun)");
     v("output", output, "where results go");
     v("task", task, "what to compute; keys depend on task.type (see `lminf keys`)", Required{});
+    v("sweep", sweep, "optional grid/points of overrides; each point runs into output.dir/<point> (docs/yaml.md)");
   }
 };
 
