@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "attention/attention_spec.h"
+#include "experiments/dump_spec.h"
 #include "framework/spec.h"
 
 namespace lminf {
@@ -67,6 +68,7 @@ struct ExperimentSpec {
   ParallelSpec parallel;
   OutputSpec output;
   YAML::Node task;  // validated by the task chosen by task.type
+  DumpSpec dump;    // optional factor dumps of any task
 
   template <class V>
   void visit(V& v) {
@@ -79,6 +81,7 @@ struct ExperimentSpec {
     v("parallel", parallel, "tensor and data parallelism (under mpirun)");
     v("output", output, "where results go");
     v("task", task, "what to compute; keys depend on task.type (see `lminf keys`)", Required{});
+    v("dump", dump, "optional: attention logits, entropy and positional features of the run, to HDF5 (docs/hdf5.md)");
   }
 };
 

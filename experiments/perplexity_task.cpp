@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "experiments/factor_dump.h"
 #include "experiments/outputs.h"
 #include "framework/error.h"
 #include "framework/h5_file.h"
@@ -103,6 +104,7 @@ void PerplexityTask::run(RunContext& ctx) {
 
   at::Tensor nll = at::full({n, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   Progress progress("perplexity", total_tokens, "tok", ctx.writer);
+  auto dump = FactorDump::open(ctx, longest);  // null without a dump section
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
   for (int64_t start = 0; start < n; start += spec_.batch_size) {
     const int64_t bsz = std::min(spec_.batch_size, n - start);
@@ -120,7 +122,16 @@ void PerplexityTask::run(RunContext& ctx) {
       const auto& s = seqs[static_cast<size_t>(start + b)];
       ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
     }
+    if (dump) {
+      std::vector<int64_t> batch_seqs, batch_lens;
+      for (int64_t b = 0; b < bsz; ++b) {
+        batch_seqs.push_back(start + b);
+        batch_lens.push_back(lengths[static_cast<size_t>(start + b)]);
+      }
+      dump->begin_batch(batch_seqs, batch_lens);
+    }
     at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, T - 1), nullptr, fctx);
+    if (dump) dump->end_batch();
     at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1));  // [bsz, T-1]
     for (int64_t b = 0; b < bsz; ++b) {
       const int64_t len = lengths[static_cast<size_t>(start + b)];
@@ -130,6 +141,7 @@ void PerplexityTask::run(RunContext& ctx) {
   }
   progress.finish();
   const double elapsed = progress.elapsed_s();
+  if (dump) dump->finish();
 
   if (!ctx.writer) return;
   nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);
