@@ -5,7 +5,9 @@
 // positions are real (the rest is padding); the forward calls then report through observe(); and
 // end_batch() returns the finished rows. Everything is computed tile by tile from the Observation
 // contract of framework/observer.h, so any attention variant that reports its tiles with absolute
-// positions is covered, and no observer ever holds a T x T matrix.
+// positions is covered, and no observer ever holds a T x T matrix. Within one forward call a visible
+// (query, key) pair must have a finite logit in exactly one tile; a key may appear -inf (masked) in
+// other tiles (two-branch kernels such as lambda attention report far and near tiles).
 //
 // Tensor parallelism: a rank sees only its own heads (Observation::head_offset gives the global index
 // of its first one). Observers index heads by their slot in the GLOBAL head selection and fill the

@@ -67,9 +67,12 @@ void QueryLogitsObserver::observe(const Observation& o) {
         for (int64_t i = 0; i < hl.size(); ++i) st.owned[static_cast<size_t>(hl.slots[i].item<int64_t>())] = true;
       }
       if (hl.size() == 0) return;
-      // [n_local, nk] logits of query p against keys k_start.. of the recorded local heads.
-      at::Tensor row = o.data[b].index_select(0, hl.local).select(1, p - o.q_start).narrow(1, 0, nk);
-      st.logits[r].narrow(1, o.k_start, nk).index_copy_(0, hl.slots, row.to(at::kFloat));
+      // [n_local, nk] logits of query p against keys k_start.. of the recorded local heads. A variant
+      // may report a key in several tiles, finite in exactly one and -inf in the others (two-branch
+      // kernels), so tiles merge by fmax: NaN (not yet seen) < -inf < any finite logit.
+      at::Tensor row = o.data[b].index_select(0, hl.local).select(1, p - o.q_start).narrow(1, 0, nk).to(at::kFloat);
+      at::Tensor dst = st.logits[r].narrow(1, o.k_start, nk);
+      dst.index_copy_(0, hl.slots, at::fmax(dst.index_select(0, hl.slots), row));
     }
   }
 }

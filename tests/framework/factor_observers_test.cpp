@@ -288,3 +288,34 @@ TEST(Observers, KernelSkipsTilesNobodyWants) {
 
 }  // namespace
 }  // namespace lminf
+
+namespace lminf {
+namespace {
+
+// Two-branch kernels report a key in a far tile and a near tile, finite in exactly one of them; the
+// chosen-query row keeps the finite logit whatever the order, and the entropy counts it once.
+TEST(QueryLogits, KeyRepeatedAcrossTilesKeepsTheFiniteLogit) {
+  auto ql = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{0}, HeadSlots({}, 1), 4, 0});
+  auto ent = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{0}, HeadSlots({}, 1), 4});
+  BatchRows rows;
+  rows.sequence = {0};
+  rows.length = {4};
+  ql->begin_batch(rows);
+  ent->begin_batch(rows);
+  const float inf = INFINITY;
+  // Query 3 against keys 0..3: far tile (keys 0, 1) then near tile (keys 1..3) masking key 1.
+  at::Tensor far = at::tensor({2.f, 1.f}).view({1, 1, 1, 2});
+  at::Tensor near = at::tensor({-inf, 0.5f, 3.f}).view({1, 1, 1, 3});
+  for (FactorObserver* o : {static_cast<FactorObserver*>(ql.get()), static_cast<FactorObserver*>(ent.get())}) {
+    o->observe({Site::kAttnLogits, 0, far, 3, 0, 0});
+    o->observe({Site::kAttnLogits, 0, near, 3, 1, 0});
+  }
+  const at::Tensor got = find(ql->end_batch(), "factor1/layer_00/query_logits").data;
+  EXPECT_TRUE(at::equal(got[0][0], at::tensor({2.f, 1.f, 0.5f, 3.f})));
+  const at::Tensor e = find(ent->end_batch(), "factor2/layer_00/entropy").data;
+  at::Tensor p = at::softmax(at::tensor({2.0, 1.0, 0.5, 3.0}, at::kDouble), 0);
+  EXPECT_NEAR(e[0][0][3].item<float>(), -(p * p.log()).sum().item<double>(), 1e-6);
+}
+
+}  // namespace
+}  // namespace lminf
