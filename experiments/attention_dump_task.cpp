@@ -1,10 +1,13 @@
 #include "experiments/attention_dump_task.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "experiments/factor_dump.h"
 #include "experiments/outputs.h"
 #include "framework/error.h"
+#include "framework/h5_file.h"
 #include "framework/logging.h"
 #include "framework/progress.h"
 #include "framework/token_data.h"
@@ -67,6 +70,9 @@ void AttentionDumpTask::run(RunContext& ctx) {
            ctx.attention.name());
 
   auto dump = FactorDump::open(ctx, longest);
+  // With task.nll: entry [s, i] is the NLL of token i+1 of sequence s (NaN past its end).
+  at::Tensor nll;
+  if (spec_.nll) nll = at::full({n, std::max<int64_t>(longest - 1, 1)}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   ForwardContext fctx{&ctx.attention, &ctx.observers};
   Progress progress("attention_dump", total_tokens, "tok", ctx.writer);
   for (int64_t start = 0; start < n; start += spec_.batch_size) {
@@ -86,8 +92,15 @@ void AttentionDumpTask::run(RunContext& ctx) {
       if (!s.empty()) ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
     }
     dump->begin_batch(batch_seqs, batch_lens);
-    ctx.model.forward(ids, nullptr, fctx);
+    at::Tensor hidden = ctx.model.forward(ids, nullptr, fctx);
     dump->end_batch();
+    if (spec_.nll && T >= 2) {
+      at::Tensor tok = ctx.model.token_nll(hidden.narrow(1, 0, T - 1), ids.narrow(1, 1, T - 1));  // [bsz, T-1]
+      for (int64_t b = 0; b < bsz; ++b) {
+        const int64_t len = batch_lens[static_cast<size_t>(b)] - 1;
+        if (len > 0) nll[start + b].narrow(0, 0, len).copy_(tok[b].narrow(0, 0, len));
+      }
+    }
     int64_t tokens = 0;
     for (int64_t l : batch_lens) tokens += l;
     progress.add(tokens);
@@ -104,6 +117,17 @@ void AttentionDumpTask::run(RunContext& ctx) {
   summary["sequences_recorded"] = dump->sequences_written();
   summary["elapsed_s"] = progress.elapsed_s();
   summary["tokens_per_s"] = progress.elapsed_s() > 0 ? static_cast<double>(total_tokens) / progress.elapsed_s() : 0.0;
+  if (spec_.nll) {
+    std::vector<int64_t> lengths;
+    for (const auto& s : seqs) lengths.push_back(std::max<int64_t>(0, static_cast<int64_t>(s.size()) - 1));
+    H5Writer h5(ctx.out_dir / "token_nll.h5");
+    h5.write("token_nll", nll);
+    h5.write("lengths", at::tensor(lengths, at::kLong));
+    write_provenance_attrs(h5, ctx.provenance, "lminf.token_nll", 1);
+    h5.commit();
+    const at::Tensor finite = nll.masked_select(at::isfinite(nll));
+    summary["mean_nll"] = finite.numel() > 0 ? finite.to(at::kDouble).mean().item<double>() : std::nan("");
+  }
   write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
   log_info("attention_dump: wrote ", (ctx.out_dir / es.dump.file).string());
 }

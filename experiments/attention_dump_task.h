@@ -2,7 +2,8 @@
 // (attention logits, entropy, positional features; docs/hdf5.md). With task.concatenate the data's
 // sequences are joined into one stream and cut into pieces of task.max_length tokens, each starting
 // with one BOS when data.prepend_bos (the paper's long inputs from short documents).
-//   outputs: the dump file (dump.file) and results.json (sequences, tokens, throughput).
+//   outputs: the dump file (dump.file), results.json (sequences, tokens, throughput) and, with
+//            task.nll, token_nll.h5 (schema lminf.token_nll, as written by task perplexity).
 #pragma once
 
 #include "experiments/task.h"
@@ -15,6 +16,7 @@ struct AttentionDumpSpec {
   bool concatenate = false;
   int64_t max_sequences = 0;
   int64_t batch_size = 1;
+  bool nll = false;
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
@@ -24,6 +26,7 @@ struct AttentionDumpSpec {
       "start of each when data.prepend_bos; a trailing partial piece is dropped)");
     v("max_sequences", max_sequences, "run at most this many sequences (after concatenation; 0: all)", Min{0});
     v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
+    v("nll", nll, "also write token_nll.h5 (per-token NLL, as task perplexity) for NLL against position");
   }
 };
 
@@ -33,7 +36,10 @@ class AttentionDumpTask final : public Task {
   void configure(const YAML::Node& section, const SpecSource& src) override;
   YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json"}; }
+  std::vector<std::string> outputs() const override {
+    if (spec_.nll) return {"results.json", "token_nll.h5"};
+    return {"results.json"};
+  }
   void run(RunContext& ctx) override;
 
  private:

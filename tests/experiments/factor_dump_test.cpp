@@ -73,7 +73,7 @@ class DumpRun : public ::testing::Test {
 };
 
 TEST_F(DumpRun, AttentionDumpRowsEqualEachSequenceAlone) {
-  run(yaml("{type: attention_dump, max_length: 40, batch_size: 2}",
+  run(yaml("{type: attention_dump, max_length: 40, batch_size: 2, nll: true}",
            "dump: {factors: [logits, entropy, features], query_stride: 16, distance_bucket: 8,\n"
            "       feature_first: 3, feature_stride: 10, hidden_states: [1, 2], heads: [3, 0]}\n"));
   const fs::path file = dir_ / "out" / "factors.h5";
@@ -105,6 +105,10 @@ TEST_F(DumpRun, AttentionDumpRowsEqualEachSequenceAlone) {
   auto attn = make_attention(AttentionSpec{});
   const std::vector<int> lens{29, 16, 50}, seeds{3, 7, 11};
   const std::vector<int64_t> heads{3, 0};
+  H5Reader nll_file(dir_ / "out" / "token_nll.h5");
+  EXPECT_EQ(nll_file.attr_string("/", "schema"), "lminf.token_nll");
+  EXPECT_TRUE(at::equal(nll_file.read("lengths"), at::tensor({29, 16, 39}, at::kLong)));
+  const at::Tensor nll = nll_file.read("token_nll");  // [3, 39]
   const at::Tensor entropy = h5.read("factor2/layer_01/entropy");        // [3, 2, 40]
   const at::Tensor visible = h5.read("factor2/layer_01/visible_keys");
   const at::Tensor qlog = h5.read("factor1/layer_00/query_logits");      // [rows, 2, 40]
@@ -128,7 +132,12 @@ TEST_F(DumpRun, AttentionDumpRowsEqualEachSequenceAlone) {
     auto col = std::make_shared<Collector>(c.n_head, T);
     ObserverSet set;
     set.add(col);
-    model->forward(at::tensor(ids, at::kLong).unsqueeze(0), nullptr, ForwardContext{attn.get(), &set});
+    at::Tensor x = at::tensor(ids, at::kLong).unsqueeze(0);
+    at::Tensor h = model->forward(x, nullptr, ForwardContext{attn.get(), &set});
+    // task.nll: token_nll.h5 holds this sequence's NLL, as task perplexity would write it.
+    at::Tensor want_nll = model->token_nll(h.narrow(1, 0, T - 1), x.narrow(1, 1, T - 1))[0];
+    EXPECT_LT((nll[s].narrow(0, 0, T - 1) - want_nll).abs().max().item<float>(), 1e-5);
+    if (T - 1 < nll.size(1)) EXPECT_TRUE(at::isnan(nll[s].narrow(0, T - 1, nll.size(1) - T + 1)).all().item<bool>());
 
     // Factor 2, layer 1: dense entropy of the collected logits.
     at::Tensor L = col->logits.at(1).to(at::kDouble);  // [H, T, T]
