@@ -17,10 +17,18 @@ namespace lminf {
 struct ModelSpec {
   std::string path;
   std::string dtype = "float32";
+  YAML::Node rope_scaling;           // null: as config.json
+  std::optional<double> rope_theta;  // null: as config.json
   template <class V>
   void visit(V& v) {
-    v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index)", Required{});
+    v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index); required by every task that reads a model");
     v("dtype", dtype, "run dtype: weights are converted to it on load", Choices{"float32", "bfloat16"});
+    v("rope_scaling", rope_scaling,
+      "overrides config.json's rope_scaling (RoPE-scaling baselines, with HF's formulas): a map as in HF, "
+      "{rope_type: linear|dynamic|yarn|llama3|default, factor, original_max_position_embeddings, low_freq_factor, "
+      "high_freq_factor, beta_fast, beta_slow, attention_factor, mscale, mscale_all_dim}; {rope_type: default} "
+      "removes it; null: as config.json");
+    v("rope_theta", rope_theta, "overrides config.json's rope_theta (the RoPE base); null: as config.json");
   }
 };
 

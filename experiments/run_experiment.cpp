@@ -37,6 +37,55 @@ std::string utc_now() {
   return buf;
 }
 
+// A YAML value as JSON: unquoted scalars become numbers, booleans or null where they read as such.
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return nullptr;
+  if (n.IsMap()) {
+    nlohmann::json j = nlohmann::json::object();
+    for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = yaml_to_json(it->second);
+    return j;
+  }
+  if (n.IsSequence()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& e : n) j.push_back(yaml_to_json(e));
+    return j;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() != "!") {  // not quoted
+    int64_t i = 0;
+    double d = 0;
+    bool b = false;
+    if (YAML::convert<int64_t>::decode(n, i)) return i;
+    if (YAML::convert<double>::decode(n, d)) return d;
+    if (YAML::convert<bool>::decode(n, b)) return b;
+  }
+  return s;
+}
+
+// model.rope_scaling / model.rope_theta: the RoPE-scaling baselines, as overrides of config.json.
+void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const SpecSource& src, ModelConfig& mc,
+                          std::vector<std::string>& problems) {
+  if (!ms.rope_scaling.IsNull()) {
+    const std::string where = location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
+    if (!ms.rope_scaling.IsMap()) {
+      problems.push_back(where + ": expected a map such as {rope_type: linear, factor: 2.0}, or null");
+    } else {
+      try {
+        mc.rope_scaling = RopeScaling::from_json(yaml_to_json(ms.rope_scaling), where);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+  }
+  if (ms.rope_theta) {
+    if (!(*ms.rope_theta > 1.0))
+      problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") + "model.rope_theta must be > 1");
+    else mc.rope_theta = *ms.rope_theta;
+  }
+  if (ms.rope_scaling.IsMap() || ms.rope_theta)
+    log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ", mc.rope_scaling.to_json().dump());
+}
+
 }  // namespace
 
 LoadedExperiment load_experiment(const std::string& file, const std::vector<std::string>& overrides, int world_size) {
@@ -57,30 +106,39 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
 
   // Everything else that can be checked without reading weights; all problems in one message.
   std::vector<std::string> problems;
-  try {
-    exp.model_config = ModelConfig::from_file(spec.model.path);
-  } catch (const Error& e) {
-    fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
-  }
-  const ModelConfig& mc = exp.model_config;
-  for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(spec.parallel.tensor_parallel)))
-    problems.push_back(p);
   const int64_t tp = spec.parallel.tensor_parallel, dp = spec.parallel.data_parallel;
   if (tp * dp != world_size) {
     problems.push_back("parallel: tensor_parallel (" + std::to_string(tp) + ") x data_parallel (" + std::to_string(dp) +
                        ") must equal the number of ranks (" + std::to_string(world_size) +
                        (world_size == 1 ? "; launch with mpirun -np N for more" : "") + ")");
   }
-  const std::string shard_problem =
-      tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
-  if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+  if (exp.task->needs_model()) {
+    if (spec.model.path.empty())
+      fail(location(root["model"], exp.source, "model"), "model.path: required by task ", exp.task->name(),
+           " (set model.path to a Hugging Face model folder)");
+    try {
+      exp.model_config = ModelConfig::from_file(spec.model.path);
+    } catch (const Error& e) {
+      fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
+    }
+    apply_rope_overrides(spec.model, root, exp.source, exp.model_config, problems);
+    const ModelConfig& mc = exp.model_config;
+    for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(tp))) problems.push_back(p);
+    const std::string shard_problem =
+        tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
+    if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+    if (spec.data.prepend_bos && mc.bos_token_id < 0)
+      problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  }
   if (!fs::exists(spec.data.path))
     problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
                        " does not exist");
-  if (spec.data.prepend_bos && mc.bos_token_id < 0)
-    problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  const ModelConfig& mc = exp.model_config;
   for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
-  for (auto& p : dump_problems(spec.dump, mc, spec.parallel.data_parallel)) problems.push_back(p);
+  if (spec.dump.enabled() && !exp.task->needs_model())
+    problems.push_back("dump: task " + exp.task->name() + " runs no model to observe (remove the dump section)");
+  else
+    for (auto& p : dump_problems(spec.dump, mc, spec.parallel.data_parallel)) problems.push_back(p);
   if (!problems.empty()) {
     std::string msg = file + ": the experiment cannot run:";
     for (const auto& p : problems) msg += "\n  - " + p;
@@ -107,6 +165,21 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   }
   world.barrier();
 
+  nlohmann::json prov;
+  prov["name"] = spec.name;
+  prov["config"] = resolved_text;
+  prov["git_revision"] = git_revision();
+  prov["lminf_version"] = version();
+  prov["world_size"] = world.size();
+  prov["tensor_parallel"] = spec.parallel.tensor_parallel;
+  prov["data_parallel"] = spec.parallel.data_parallel;
+  prov["created"] = utc_now();
+  if (!exp.task->needs_model()) {
+    ProducerContext pctx{spec, world, out_dir, writer, prov};
+    exp.task->run_producer(pctx);
+    return;
+  }
+
   LoadOptions lo;
   lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
   auto start = std::chrono::steady_clock::now();
@@ -117,19 +190,10 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
            load_s, " s");
   auto attention = make_attention(spec.attention);
 
-  nlohmann::json prov;
-  prov["name"] = spec.name;
-  prov["config"] = resolved_text;
   prov["model_path"] = fs::absolute(spec.model.path).string();
   prov["model_type"] = exp.model_config.model_type;
   prov["dtype"] = spec.model.dtype;
   prov["variant"] = spec.attention.variant;
-  prov["git_revision"] = git_revision();
-  prov["lminf_version"] = version();
-  prov["world_size"] = world.size();
-  prov["tensor_parallel"] = spec.parallel.tensor_parallel;
-  prov["data_parallel"] = spec.parallel.data_parallel;
-  prov["created"] = utc_now();
 
   RunContext ctx{spec, exp.model_config, *model, *attention, world, out_dir, writer, prov, {}};
   exp.task->run(ctx);

@@ -32,6 +32,15 @@ struct RunContext {
   ObserverSet observers;
 };
 
+// What a task that produces a model (instead of reading one) gets: no model is loaded for it.
+struct ProducerContext {
+  const ExperimentSpec& spec;
+  Communicator& world;
+  std::filesystem::path out_dir;
+  bool writer = true;
+  nlohmann::json provenance;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
@@ -45,6 +54,11 @@ class Task {
   // Output files this task writes into output.dir (for the overwrite check).
   virtual std::vector<std::string> outputs() const = 0;
   virtual void run(RunContext& ctx) = 0;
+
+  // Tasks that produce a model (pretrain) return false: no model.path is read or loaded, and
+  // run_producer() is called instead of run().
+  virtual bool needs_model() const { return true; }
+  virtual void run_producer(ProducerContext& ctx);
 };
 
 struct TaskInfo {

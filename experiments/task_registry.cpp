@@ -2,10 +2,15 @@
 
 #include "experiments/attention_dump_task.h"
 #include "experiments/perplexity_task.h"
+#include "experiments/pretrain_task.h"
 #include "experiments/task.h"
 #include "framework/error.h"
 
 namespace lminf {
+
+void Task::run_producer(ProducerContext&) {
+  fail("task ", name(), " evaluates a model and cannot run without one (internal error: needs_model() is true)");
+}
 
 // The one list of tasks. Add a task here and in docs/yaml.md.
 const std::vector<TaskInfo>& task_registry() {
@@ -14,6 +19,8 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<PerplexityTask>(); }, [] { return describe_spec<PerplexitySpec>("task"); }},
       {"attention_dump", "records the dump: section's factors (attention logits, entropy, features) to HDF5",
        [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
+      {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
+       [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
   };
   return tasks;
 }

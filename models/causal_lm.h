@@ -44,6 +44,10 @@ class CausalLM {
   // [T, V] logits never exist.
   virtual at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& targets) = 0;
 
+  // This rank's weights under their Hugging Face names (handles to the live tensors: training sets
+  // requires_grad on them and the optimizer updates them in place). Tied weights appear once.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_parameters() = 0;
+
   // Bytes of weights resident on this rank.
   virtual int64_t weight_bytes() const = 0;
 

@@ -165,6 +165,37 @@ at::Tensor LlamaModel::token_nll(const at::Tensor& hidden, const at::Tensor& tar
   return out.view({B, T});
 }
 
+std::vector<std::pair<std::string, at::Tensor>> LlamaModel::named_parameters() {
+  std::vector<std::pair<std::string, at::Tensor>> p;
+  p.emplace_back("model.embed_tokens.weight", embed_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::string n = "model.layers." + std::to_string(i) + ".";
+    const LlamaLayer& L = layers_[i];
+    auto add = [&](const std::string& name, const at::Tensor& t) {
+      if (t.defined()) p.emplace_back(n + name, t);
+    };
+    add("input_layernorm.weight", L.attn_norm);
+    add("self_attn.q_proj.weight", L.wq);
+    add("self_attn.k_proj.weight", L.wk);
+    add("self_attn.v_proj.weight", L.wv);
+    add("self_attn.o_proj.weight", L.wo);
+    add("self_attn.q_proj.bias", L.bq);
+    add("self_attn.k_proj.bias", L.bk);
+    add("self_attn.v_proj.bias", L.bv);
+    add("self_attn.o_proj.bias", L.bo);
+    add("post_attention_layernorm.weight", L.mlp_norm);
+    add("mlp.gate_proj.weight", L.w_gate);
+    add("mlp.up_proj.weight", L.w_up);
+    add("mlp.down_proj.weight", L.w_down);
+    add("mlp.gate_proj.bias", L.b_gate);
+    add("mlp.up_proj.bias", L.b_up);
+    add("mlp.down_proj.bias", L.b_down);
+  }
+  p.emplace_back("model.norm.weight", norm_);
+  if (!lm_head_.is_same(embed_)) p.emplace_back("lm_head.weight", lm_head_);
+  return p;
+}
+
 int64_t LlamaModel::weight_bytes() const {
   int64_t b = 0;
   auto add = [&](const at::Tensor& t) {

@@ -35,6 +35,7 @@ class LlamaModel final : public CausalLM {
   at::Tensor logits(const at::Tensor& hidden) override;
   at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& targets) override;
   int64_t weight_bytes() const override;
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() override;
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;

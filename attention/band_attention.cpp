@@ -1,0 +1,154 @@
+#include "attention/band_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "framework/error.h"
+
+namespace lminf {
+namespace {
+
+// Running softmax state of one query tile: rows are (group member, query) of one kv head.
+struct OnlineSoftmax {
+  at::Tensor m;    // [B, Hkv, rows, 1] running max
+  at::Tensor l;    // [B, Hkv, rows, 1] running sum of exp(logit - m)
+  at::Tensor acc;  // [B, Hkv, rows, Dv] running sum of exp(logit - m) * v
+
+  // s: [B, Hkv, rows, bk] scaled logits (masked entries -inf), consumed in place; vb: [B, Hkv, bk, Dv].
+  void add(at::Tensor& s, const at::Tensor& vb, at::ScalarType run_dtype) {
+    at::Tensor m_new = at::maximum(m, std::get<0>(s.max(-1, /*keepdim=*/true)));
+    // Rows with no visible key yet keep m = -inf; shift them by 0 so exp() gives 0, not NaN.
+    at::Tensor m_safe = at::where(at::isinf(m_new), at::zeros_like(m_new), m_new);
+    s.sub_(m_safe).exp_();
+    at::Tensor corr = at::exp(m - m_safe);
+    l.mul_(corr).add_(s.sum(-1, /*keepdim=*/true));
+    at::Tensor pv = at::matmul(s.to(run_dtype), vb);
+    acc.mul_(corr).add_(pv.to(acc.scalar_type()));
+    m = m_new;
+  }
+};
+
+// -tau * ln(p - L + 1 - G) on keys j >= G with p - j >= L; [bq, bk] in `dt`, or undefined when no
+// entry of the tile is in the middle.
+at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t ks, int64_t bk, at::ScalarType dt) {
+  // The tile has a middle entry iff its last row reaches past its first eligible key.
+  const int64_t first_key = std::max(ks, t.global);
+  if (first_key >= ks + bk || (i0 + bq - 1) - first_key < t.local) return at::Tensor();
+  at::Tensor p = at::arange(i0, i0 + bq, at::kLong).unsqueeze(1);  // [bq, 1]
+  at::Tensor j = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);  // [1, bk]
+  at::Tensor middle = at::logical_and(j >= t.global, (p - j) >= t.local);
+  at::Tensor n_mid = (p - t.local + 1 - t.global).clamp_min(1).to(at::kDouble);  // >= 1 wherever used
+  at::Tensor row = n_mid.log().mul_(-t.tau);                                      // [bq, 1]
+  return at::where(middle, row, at::zeros({1}, at::kDouble)).to(dt);
+}
+
+}  // namespace
+
+BandAttentionResult band_attention(const BandAttentionArgs& a) {
+  const at::Tensor& q = a.q_near;
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
+  const int64_t Hkv = a.v.size(1), K = a.v.size(2), Dv = a.v.size(3);
+  const bool far = a.q_far.defined() && a.window;
+  const int64_t W = a.window.value_or(std::numeric_limits<int64_t>::max());
+  if (H % Hkv != 0) fail("attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
+  if (a.q_offset < 0 || a.q_offset + Tq > K)
+    fail("attention: queries at cache indices [", a.q_offset, ", ", a.q_offset + Tq, ") but ", K, " keys");
+  if (a.window && *a.window < 1) fail("attention: window must be >= 1, got ", *a.window);
+  if (a.opts.block_q <= 0 || a.opts.block_k <= 0) fail("attention: block sizes must be > 0");
+  const int64_t band_lo = a.window ? std::max<int64_t>(0, a.q_offset - W + 1) : 0;
+  if (a.near_start > band_lo || a.near_start + a.k_near.size(2) < a.q_offset + Tq)
+    fail("attention: near keys cover [", a.near_start, ", ", a.near_start + a.k_near.size(2), ") but the band needs [",
+         band_lo, ", ", a.q_offset + Tq, ")");
+  const int64_t F = far ? a.k_far.size(2) : 0;
+
+  const int64_t g = H / Hkv;
+  const auto dtype = q.scalar_type();
+  const auto acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const auto f_opts = q.options().dtype(acc_t);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
+
+  at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
+  at::Tensor lse = at::empty({B, H, Tq}, f_opts);
+  for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
+    const int64_t bq = std::min(a.opts.block_q, Tq - qs);
+    const int64_t i0 = a.q_offset + qs, i1 = i0 + bq;  // cache indices of this tile's queries
+    const int64_t rows = g * bq;
+    OnlineSoftmax sm{at::full({B, Hkv, rows, 1}, neg_inf, f_opts), at::zeros({B, Hkv, rows, 1}, f_opts),
+                     at::zeros({B, Hkv, rows, Dv}, f_opts)};
+    at::Tensor qi = at::arange(i0, i1, at::kLong).unsqueeze(1);  // [bq, 1]
+
+    // One key tile: scores, masks (`hidden` computed only when the tile is cut), bias, report, update.
+    auto visit_tile = [&](const at::Tensor& qb, const at::Tensor& kb, const at::Tensor& vb, int64_t ks, int64_t bk,
+                          bool is_far) {
+      at::Tensor s = at::matmul(qb, kb.transpose(-1, -2)).to(acc_t).mul_(a.scale);  // [B, Hkv, rows, bk]
+      at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
+      if (is_far) {
+        // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
+        if (ks + bk - 1 > i0 - W) {
+          at::Tensor kj = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);
+          s5.masked_fill_((qi - kj) < W, neg_inf);
+        }
+      } else {
+        const bool causal_cut = ks + bk - 1 > i0;
+        const bool window_cut = a.window && (i1 - 1) - ks >= W;
+        if (causal_cut || window_cut) {
+          at::Tensor kj = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);
+          at::Tensor hidden = kj > qi;
+          if (window_cut) hidden = at::logical_or(hidden, (qi - kj) >= W);
+          s5.masked_fill_(hidden, neg_inf);
+        }
+      }
+      if (a.triangle) {
+        at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t);
+        if (bias.defined()) s5.add_(bias);
+      }
+      if (report_tiles) {
+        Observation o;
+        o.site = Site::kAttnLogits;
+        o.layer = a.report.layer;
+        o.data = s.view({B, H, bq, bk}).clone();
+        o.q_start = a.report.abs_offset + i0;
+        o.k_start = is_far ? ks : a.report.abs_offset + ks;
+        o.head_offset = a.report.head_offset;
+        a.report.observers->emit(o);
+      }
+      sm.add(s, vb, dtype);
+    };
+
+    if (far) {
+      // Far columns: keys j < F that are >= W away from at least the tile's last query.
+      const int64_t far_hi = std::min(F, i1 - W);
+      if (far_hi > 0) {
+        at::Tensor qb = a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
+        for (int64_t ks = 0; ks < far_hi; ks += a.opts.block_k) {
+          const int64_t bk = std::min(a.opts.block_k, far_hi - ks);
+          visit_tile(qb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
+        }
+      }
+    }
+    // The band: keys [i0 - W + 1, i1), at their true distance.
+    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
+    const int64_t lo = a.window ? std::max<int64_t>(0, i0 - W + 1) : 0;
+    for (int64_t ks = lo; ks < i1; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, i1 - ks);
+      visit_tile(qb, a.k_near.narrow(2, ks - a.near_start, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/false);
+    }
+
+    // Every row sees at least its own key, so l > 0.
+    out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
+    lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
+  }
+  return {out, lse};
+}
+
+BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {
+  at::Tensor lse = at::logaddexp(a.lse, b.lse);
+  at::Tensor wa = at::exp(a.lse - lse).unsqueeze(-1), wb = at::exp(b.lse - lse).unsqueeze(-1);
+  const auto acc_t = lse.scalar_type();
+  at::Tensor out = a.out.to(acc_t) * wa + b.out.to(acc_t) * wb;
+  return {out.to(a.out.scalar_type()), lse};
+}
+
+}  // namespace lminf

@@ -1,0 +1,63 @@
+// Two-branch tiled attention with an online softmax: the kernel behind lambda, topk, streaming and
+// distance_limit. With window W, the query at cache index p sees
+//
+//   near keys  j in [p - W + 1, p]          logit = q_near[p] . k_near[j] * scale   (true distance)
+//   far keys   j in [0, F) with p - j >= W  logit = q_far[p]  . k_far[j]  * scale   (the variant's distance)
+//
+// plus an optional triangle bias. The two sets are disjoint, so no key is counted twice. Queries go
+// in tiles of block_q rows; each tile visits the far columns and then the band [i0 - W + 1, i1) in key
+// tiles of block_k columns, merging them with a running max / sum / accumulator per row. Memory is
+// O(block_q x block_k) per head; compute is the band (W + block_q - 1 columns per query tile, not 2W)
+// plus the far columns. Grouped-query attention folds the query heads that share a key/value head
+// into the rows, so keys and values are never repeated. Scores come from matmuls in the input dtype;
+// the softmax statistics are float32 (float64 for float64 inputs).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+#include "attention/blockwise.h"
+
+namespace lminf {
+
+// distance_limit's soft alternative to the lambda mask (spec section 2.3): a key j >= global with
+// p - j >= local gets -tau * ln(p - local + 1 - global), the log of the number of such keys of row p.
+struct TriangleBias {
+  double tau = 0.0;
+  int64_t local = 0;   // L
+  int64_t global = 0;  // G
+};
+
+struct BandAttentionArgs {
+  at::Tensor q_near;       // [B, H, Tq, D] queries rotated at their cache index
+  at::Tensor k_near;       // [B, Hkv, Kn, D] keys rotated at their cache index; row r is cache index near_start + r
+  int64_t near_start = 0;  // must be <= max(0, q_offset - W + 1): the band's first key
+  at::Tensor v;            // [B, Hkv, K, Dv] values of every cache index (only visible ones are read)
+  at::Tensor q_far;        // [B, H, Tq, D] queries rotated for the far branch; undefined: no far branch
+  at::Tensor k_far;        // [B, Hkv, F, D] keys of cache indices [0, F), rotated for the far branch
+  int64_t q_offset = 0;    // cache index of query row 0 (= K - Tq)
+  std::optional<int64_t> window;  // W >= 1; nullopt: every earlier key is near and there is no far branch
+  std::optional<TriangleBias> triangle;
+  double scale = 1.0;
+  BlockwiseOptions opts;
+  // Observers get each tile's scaled logits (masked entries -inf, a copy). Near tiles carry
+  // k_start = abs_offset + cache index; far tiles k_start = cache index (the far keys are the first
+  // tokens of the stream, kept at their cache index by every policy). A visible (query, key) pair
+  // has a finite logit in exactly one tile.
+  TileReport report;
+};
+
+struct BandAttentionResult {
+  at::Tensor out;  // [B, H, Tq, Dv] in q's dtype
+  at::Tensor lse;  // [B, H, Tq] float32 (float64 for float64 inputs): log-sum-exp of each row's logits
+};
+
+BandAttentionResult band_attention(const BandAttentionArgs& args);
+
+// Merges two attention results over disjoint key sets of the same rows by their log-sum-exps:
+// out = out_a * exp(lse_a - lse) + out_b * exp(lse_b - lse), lse = log(exp(lse_a) + exp(lse_b)).
+// out_*: [..., Dv], lse_*: [...] (float32/64). Returns out in out_a's dtype.
+BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b);
+
+}  // namespace lminf

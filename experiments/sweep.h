@@ -1,0 +1,36 @@
+// Sweeps for ablations: a `sweep:` section turns one experiment into several points, each a set of
+// --set-style overrides, each run into its own folder under output.dir. Completed points (their
+// results.json exists) are skipped on re-run; a combined table (CSV and Markdown, one row per point
+// with its key metrics) is written at the end.
+//
+//   sweep:
+//     grid: {attention.variant: [vanilla, lambda], attention.local_branch: [64, 128]}  # product
+//     points: [{attention.variant: streaming, attention.recent_size: 128}]             # appended as is
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+namespace lminf {
+
+struct SweepPoint {
+  std::string name;  // folder name, e.g. "attention.variant=lambda,attention.local_branch=64"
+  std::vector<std::pair<std::string, std::string>> overrides;  // key path -> YAML value text
+};
+
+// Expands a sweep section (grid: product in key order, then points). `where` names the file for errors.
+std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string& where);
+
+// A folder-safe version of a point name.
+std::string sweep_folder_name(const SweepPoint& p);
+
+// The combined table over the points' results.json files (missing ones are listed as not run).
+// Columns: the swept keys, then the scalar metrics of the first completed result, then for each
+// NLL bucket its mean NLL. Writes sweep.csv and sweep.md into `dir` atomically; returns the Markdown.
+std::string write_sweep_table(const std::filesystem::path& dir, const std::vector<SweepPoint>& points);
+
+}  // namespace lminf

@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+
+#include "experiments/sweep.h"
+#include "framework/error.h"
+#include "support/test_support.h"
+
+namespace lminf {
+namespace {
+using lminf::testing::TempDir;
+using lminf::testing::write_text;
+
+TEST(Sweep, GridIsAProductThenPointsAppended) {
+  YAML::Node s = YAML::Load("grid: {attention.variant: [vanilla, lambda], attention.local_branch: [64, 128]}\n"
+                            "points: [{attention.variant: streaming, attention.recent_size: 32}]");
+  auto pts = expand_sweep(s, "x.yaml");
+  ASSERT_EQ(pts.size(), 5u);
+  EXPECT_EQ(pts[0].name, "attention.variant=vanilla,attention.local_branch=64");
+  EXPECT_EQ(pts[3].name, "attention.variant=lambda,attention.local_branch=128");
+  EXPECT_EQ(pts[4].overrides.size(), 2u);
+  EXPECT_EQ(sweep_folder_name(pts[3]), "variant-lambda_local_branch-128");
+}
+
+TEST(Sweep, ErrorsNameTheFileAndKey) {
+  EXPECT_THROW(expand_sweep(YAML::Load("grdi: {a: [1]}"), "x.yaml"), Error);
+  try {
+    expand_sweep(YAML::Load("grid: {a: []}"), "x.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("x.yaml:1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(expand_sweep(YAML::Load("points: [{a: 1}, {a: 1}]"), "x.yaml"), Error);
+}
+
+TEST(Sweep, TableHasOneRowPerPointAndMarksMissing) {
+  TempDir d;
+  auto pts = expand_sweep(YAML::Load("grid: {attention.variant: [vanilla, lambda]}"), "x");
+  std::filesystem::create_directories(d / sweep_folder_name(pts[0]));
+  write_text(d / sweep_folder_name(pts[0]) / "results.json",
+             R"({"mean_nll": 2.5, "ppl": 12.18, "buckets": [{"start": 0, "end": 64, "mean_nll": 2.0}]})");
+  const std::string md = write_sweep_table(d.path(), pts);
+  EXPECT_NE(md.find("| vanilla | 2.5 | 12.18 | 2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| lambda | not run | not run |"), std::string::npos) << md;
+  const std::string csv = lminf::testing::read_text(d / "sweep.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "attention.variant,mean_nll,ppl,nll@0-63");
+}
+
+}  // namespace
+}  // namespace lminf
