@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "analysis/analyze.h"
 #include "attention/registry.h"
 #include "experiments/run_experiment.h"
 #include "framework/atomic_file.h"
@@ -264,6 +265,29 @@ int cmd_train_tokenizer(const Args& a) {
   return 0;
 }
 
+int cmd_analyze(const Args& a) {
+  a.allow({"out", "label", "ema", "first-tokens", "head", "bin", "no-plots", "overwrite"}, "analyze");
+  if (a.positional.size() < 2)
+    fail("usage: lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N] "
+         "[--head H] [--bin B] [--no-plots] [--overwrite]");
+  AnalyzeOptions o;
+  for (size_t i = 1; i < a.positional.size(); ++i) o.inputs.push_back(a.positional[i]);
+  o.labels = a.all("label");
+  o.out_dir = a.get("out", "");
+  o.ema_gamma = a.get_double("ema", o.ema_gamma);
+  o.first_tokens = a.get_int("first-tokens", o.first_tokens);
+  if (a.has("head")) o.head = a.get_int("head", 0);
+  o.position_bin = a.get_int("bin", 0);
+  o.plots = !a.has("no-plots");
+  o.overwrite = a.has("overwrite");
+  const nlohmann::json s = analyze(o);
+  for (const auto& f : s["tables"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
+  for (const auto& f : s["plots"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
+  if (s.contains("plots_skipped")) std::cerr << "plots skipped: " << s["plots_skipped"].get<std::string>() << "\n";
+  std::cout << (o.out_dir / "summary.json").string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::string cli_usage() {
@@ -287,6 +311,9 @@ std::string cli_usage() {
          "  lminf train-tokenizer OUT_DIR INPUT... [--vocab-size N] [--model-type bpe|unigram]\n"
          "                 [--byte-fallback true|false] [--character-coverage X] [--normalization NAME] [--spm key=value]\n"
          "                                   train a SentencePiece tokenizer.model on text files, folders or globs\n"
+         "  lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N]\n"
+         "                [--head H] [--bin B] [--no-plots] [--overwrite]\n"
+         "                                   factor analyses of dumps / perplexity outputs (docs/analysis.md)\n"
          "  lminf version\n"
          "\n"
          "global options: --log-level debug|info|warn|error\n";
@@ -313,7 +340,7 @@ int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
     return args.empty() ? 2 : 0;
   }
   const std::string& cmd = args[0];
-  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-special-tokens", "decode"});
+  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-special-tokens", "decode", "no-plots", "overwrite"});
   if (cmd == "run") return cmd_run(a, mpi);
   if (cmd == "keys") return cmd_keys(a);
   if (cmd == "variants") return cmd_variants(a);
@@ -323,6 +350,7 @@ int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
   if (cmd == "random-ids") return cmd_random_ids(a);
   if (cmd == "tokenize") return cmd_tokenize(a);
   if (cmd == "train-tokenizer") return cmd_train_tokenizer(a);
+  if (cmd == "analyze") return cmd_analyze(a);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "lminf " << version() << " (" << git_revision() << ")\n";
     return 0;

@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "attention/attention_spec.h"
+#include "experiments/dump_spec.h"
 #include "framework/spec.h"
 
 namespace lminf {
@@ -88,6 +89,7 @@ struct ExperimentSpec {
   OutputSpec output;
   YAML::Node task;  // validated by the task chosen by task.type
   YAML::Node sweep;  // optional: points of overrides, each run into its own folder (experiments/sweep.h)
+  DumpSpec dump;    // optional factor dumps of any task
 
   template <class V>
   void visit(V& v) {
@@ -101,6 +103,7 @@ struct ExperimentSpec {
     v("output", output, "where results go");
     v("task", task, "what to compute; keys depend on task.type (see `lminf keys`)", Required{});
     v("sweep", sweep, "optional grid/points of overrides; each point runs into output.dir/<point> (docs/yaml.md)");
+    v("dump", dump, "optional: attention logits, entropy and positional features of the run, to HDF5 (docs/hdf5.md)");
   }
 };
 

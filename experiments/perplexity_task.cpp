@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "experiments/factor_dump.h"
 #include "experiments/outputs.h"
 #include "experiments/sequence_source.h"
 #include "framework/error.h"
@@ -114,6 +115,7 @@ void PerplexityTask::run(RunContext& ctx) {
   const int64_t rows = (n + n_dp - 1) / n_dp;
   at::Tensor part = at::full({rows, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   Progress progress("perplexity", my_tokens, "tok", ctx.writer);
+  auto dump = FactorDump::open(ctx, longest);  // null without a dump section
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
   const int64_t n_mine = static_cast<int64_t>(mine.size());
   for (int64_t start = 0; start < n_mine; start += spec_.batch_size) {
@@ -135,7 +137,16 @@ void PerplexityTask::run(RunContext& ctx) {
       const auto& s = seq(b);
       ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
     }
+    if (dump) {
+      std::vector<int64_t> batch_seqs, batch_lens;
+      for (int64_t b = 0; b < bsz; ++b) {
+        batch_seqs.push_back(mine[static_cast<size_t>(start + b)]);
+        batch_lens.push_back(lengths[static_cast<size_t>(mine[static_cast<size_t>(start + b)])]);
+      }
+      dump->begin_batch(batch_seqs, batch_lens);
+    }
     at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, T - 1), nullptr, fctx);
+    if (dump) dump->end_batch();
     at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1));  // [bsz, T-1]
     for (int64_t b = 0; b < bsz; ++b) {
       const int64_t len = lengths[static_cast<size_t>(mine[static_cast<size_t>(start + b)])];

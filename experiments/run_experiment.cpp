@@ -154,6 +154,10 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
   }
   const ModelConfig& mc = exp.model_config;
   for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
+  if (spec.dump.enabled() && !exp.task->needs_model())
+    problems.push_back("dump: task " + exp.task->name() + " runs no model to observe (remove the dump section)");
+  else
+    for (auto& p : dump_problems(spec.dump, mc, spec.parallel.data_parallel)) problems.push_back(p);
   if (!problems.empty()) {
     std::string msg = file + ": the experiment cannot run:";
     for (const auto& p : problems) msg += "\n  - " + p;
@@ -172,7 +176,9 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   const fs::path out_dir = spec.output.dir;
   const std::string resolved_text = to_yaml_string(exp.resolved);
   if (writer) {
-    prepare_output_dir(out_dir, exp.task->outputs(), spec.output.overwrite);
+    std::vector<std::string> outputs = exp.task->outputs();
+    if (spec.dump.enabled()) outputs.push_back(spec.dump.file);
+    prepare_output_dir(out_dir, outputs, spec.output.overwrite);
     write_file_atomic(out_dir / "config.yaml", resolved_text);
     log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
   }

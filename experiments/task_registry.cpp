@@ -1,5 +1,6 @@
 #include <yaml-cpp/yaml.h>
 
+#include "experiments/attention_dump_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
 #include "experiments/task.h"
@@ -16,6 +17,8 @@ const std::vector<TaskInfo>& task_registry() {
   static const std::vector<TaskInfo> tasks = {
       {"perplexity", "per-token NLL of each sequence; mean NLL, perplexity, NLL by position bucket",
        [] { return std::make_unique<PerplexityTask>(); }, [] { return describe_spec<PerplexitySpec>("task"); }},
+      {"attention_dump", "records the dump: section's factors (attention logits, entropy, features) to HDF5",
+       [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
       {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
        [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
   };

@@ -1,0 +1,54 @@
+// Task `attention_dump`: runs the model over the data only to record the `dump:` section's factors
+// (attention logits, entropy, positional features; docs/hdf5.md). With task.concatenate the data's
+// sequences are joined into one stream and cut into pieces of task.max_length tokens, each starting
+// with one BOS when data.prepend_bos (the paper's long inputs from short documents).
+//   outputs: the dump file (dump.file), results.json (sequences, tokens, throughput) and, with
+//            task.nll, token_nll.h5 (schema lminf.token_nll, as written by task perplexity).
+#pragma once
+
+#include "experiments/task.h"
+
+namespace lminf {
+
+struct AttentionDumpSpec {
+  std::string type = "attention_dump";
+  int64_t max_length = 4096;
+  bool concatenate = false;
+  int64_t max_sequences = 0;
+  int64_t batch_size = 1;
+  bool nll = false;
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "the task", Required{});
+    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are truncated on the right", Min{2});
+    v("concatenate", concatenate,
+      "join all sequences into one stream and cut it into pieces of exactly max_length tokens (one BOS at the "
+      "start of each when data.prepend_bos; a trailing partial piece is dropped)");
+    v("max_sequences", max_sequences, "run at most this many sequences (after concatenation; 0: all)", Min{0});
+    v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
+    v("nll", nll, "also write token_nll.h5 (per-token NLL, as task perplexity) for NLL against position");
+  }
+};
+
+class AttentionDumpTask final : public Task {
+ public:
+  std::string name() const override { return "attention_dump"; }
+  void configure(const YAML::Node& section, const SpecSource& src) override;
+  YAML::Node resolved() const override { return write_spec(spec_); }
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
+  std::vector<std::string> outputs() const override {
+    if (spec_.nll) return {"results.json", "token_nll.h5"};
+    return {"results.json"};
+  }
+  void run(RunContext& ctx) override;
+
+ private:
+  AttentionDumpSpec spec_;
+};
+
+// The task's sequences: each truncated to max_length, or (concatenate) the stream of all sequences
+// cut into pieces of max_length tokens, each led by `bos` when bos >= 0.
+std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
+                                                 int64_t bos);
+
+}  // namespace lminf
