@@ -49,7 +49,9 @@ struct AttentionSpec {
   void visit(V& v) {
     v("variant", variant, "attention variant (see `lminf variants`): vanilla, lambda, topk, streaming, distance_limit");
     v("block_size", block_size, "query rows per tile of the blockwise kernel (memory ~ block_size x key_block_size per head)");
-    v("key_block_size", key_block_size, "key columns per tile of the blockwise kernel");
+    v("key_block_size", key_block_size,
+      "key columns per tile of the blockwise kernel; lambda/streaming compute a query tile's band and starting "
+      "columns as one tile when the starting columns fit in key_block_size and the band in 16 x key_block_size");
     v("local_branch", local_branch,
       "L [lambda, topk, distance_limit]: keys at distance d < L are seen at their true distance; the model's "
       "pretraining length is the paper's choice (Llama-2: 4096)");

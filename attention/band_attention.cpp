@@ -39,7 +39,7 @@ at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t 
   at::Tensor j = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);  // [1, bk]
   at::Tensor middle = at::logical_and(j >= t.global, (p - j) >= t.local);
   at::Tensor n_mid = (p - t.local + 1 - t.global).clamp_min(1).to(at::kDouble);  // >= 1 wherever used
-  at::Tensor row = n_mid.log().mul_(-t.tau);                                      // [bq, 1]
+  at::Tensor row = n_mid.log().mul_(-t.tau);                                     // [bq, 1]
   return at::where(middle, row, at::zeros({1}, at::kDouble)).to(dt);
 }
 
@@ -167,10 +167,20 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
 
 at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
                          double scale) {
-  auto cs = rope.cos_sin(positions, seq_len);
   // Scaled in float32 (float64 for float64 inputs) before the cast to x's dtype.
   const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  return RotaryEmbedding::apply(x, cs.first.to(t) * scale, cs.second.to(t) * scale);
+  const int64_t T = x.size(2), P = positions.size(0);
+  // In chunks of rows, so the rotation's temporaries stay O(chunk) beside the O(T) result.
+  const int64_t chunk = 1024;
+  at::Tensor out = T <= chunk ? at::Tensor() : at::empty_like(x, at::MemoryFormat::Contiguous);
+  for (int64_t r = 0; r < T; r += chunk) {
+    const int64_t n = std::min(chunk, T - r);
+    auto cs = rope.cos_sin(P == 1 ? positions : positions.narrow(0, r, n), seq_len);
+    at::Tensor y = RotaryEmbedding::apply(x.narrow(2, r, n), cs.first.to(t) * scale, cs.second.to(t) * scale);
+    if (!out.defined()) return y;
+    out.narrow(2, r, n).copy_(y);
+  }
+  return out;
 }
 
 BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {

@@ -68,7 +68,7 @@ BandAttentionResult band_attention(const BandAttentionArgs& args);
 
 // x ([B, H, T, D] pre-RoPE) rotated at `positions` ([T], or [1] for one position for every row;
 // int64, float32 phases as RotaryEmbedding computes them) and multiplied by `scale`, which is folded
-// into the cos/sin tables.
+// into the cos/sin tables. Rotates 1024 rows at a time, so the only O(T) memory is the result.
 at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
                          double scale);
 

@@ -8,7 +8,10 @@
 namespace lminf {
 
 DistanceLimitOptions DistanceLimitOptions::from_spec(const AttentionSpec& spec) {
-  return DistanceLimitOptions{spec.limit(), spec.triangle_offset, spec.local_branch, spec.global_branch,
+  return DistanceLimitOptions{spec.limit(),
+                              spec.triangle_offset,
+                              spec.local_branch,
+                              spec.global_branch,
                               {spec.block_size, spec.key_block_size}};
 }
 
@@ -42,7 +45,8 @@ at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
   a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   a.near_start = a.window ? std::max<int64_t>(0, call.q_offset - *a.window + 1) : 0;
   a.q_near = rotate_scaled(rope, call.q, at::arange(call.q_offset, K, at::kLong), K, scale);
-  a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
+  a.k_near = rotate_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
+                           at::arange(a.near_start, K, at::kLong), K, 1.0);
   if (a.window && call.q_offset + Tq - 1 >= *a.window) {
     // Far: every key at distance >= D, seen at D (the row's last far key is p - D).
     const int64_t d_eff = std::min(*a.window, K - 1);

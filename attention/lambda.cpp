@@ -18,7 +18,8 @@ LambdaOptions LambdaOptions::from_spec(const AttentionSpec& spec) {
 
 LambdaAttention::LambdaAttention(const LambdaOptions& opts) : opts_(opts) {
   if (opts_.local_branch < 1)
-    fail("attention.local_branch=", opts_.local_branch, " must be > 0 (use attention.variant: vanilla to disable the window)");
+    fail("attention.local_branch=", opts_.local_branch,
+         " must be > 0 (use attention.variant: vanilla to disable the window)");
   if (opts_.global_branch < 0) fail("attention.global_branch=", opts_.global_branch, " must be >= 0");
   if (opts_.limit_distance && *opts_.limit_distance < 1)
     fail("attention.limit_distance=", *opts_.limit_distance, " must be > 0 (or null for no ceiling)");
@@ -52,7 +53,8 @@ BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want
   // decoded token therefore touches only the last L keys (plus the G starting ones below).
   a.near_start = std::max<int64_t>(0, call.q_offset - L + 1);
   a.q_near = rotate_scaled(rope, call.q, at::arange(call.q_offset, K, at::kLong), K, scale);
-  a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
+  a.k_near = rotate_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
+                           at::arange(a.near_start, K, at::kLong), K, 1.0);
   // Global branch: only when the last query is at least L past the first starting token.
   const int64_t F = std::min(opts_.global_branch, K);
   if (F > 0 && call.q_offset + Tq - 1 >= L) {
@@ -60,10 +62,10 @@ BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want
     if (opts_.limit_distance) {
       const int64_t d_eff = std::min(*opts_.limit_distance, K - 1);
       a.q_far = rotate_scaled(rope, call.q, at::full({1}, d_eff, at::kLong), K, scale);  // the "stationary" query
-      a.k_far = k_start;                                                  // unrotated (position 0)
+      a.k_far = k_start;                                                                 // unrotated (position 0)
     } else {
       a.q_far = a.q_near;
-      a.k_far = rope.rotate(k_start, at::arange(0, F, at::kLong), K);
+      a.k_far = rotate_scaled(rope, k_start, at::arange(0, F, at::kLong), K, 1.0);
     }
   }
   return band_attention(a);

@@ -20,8 +20,8 @@
 namespace lminf {
 
 struct LambdaOptions {
-  int64_t local_branch = 4096;                  // L >= 1
-  int64_t global_branch = 10;                   // G >= 0
+  int64_t local_branch = 4096;                   // L >= 1
+  int64_t global_branch = 10;                    // G >= 0
   std::optional<int64_t> limit_distance = 4096;  // D >= 1; nullopt: far starting tokens at their true distance
   BlockwiseOptions tiles;
 

@@ -15,7 +15,8 @@ namespace lminf {
 
 const std::vector<VariantInfo>& attention_variants() {
   static const std::vector<VariantInfo> variants = {
-      {"vanilla", "causal attention over every earlier token at its true distance (the model as trained)",
+      {"vanilla",
+       "causal attention over every earlier token at its true distance (the model as trained)",
        [](const AttentionSpec& s) { return std::make_unique<VanillaAttention>(s); },
        {}},
       {"lambda",
@@ -68,7 +69,8 @@ class ChangedKeys {
   template <class M, class... Opts>
   void operator()(const std::string& key, M& member, const std::string&, const Opts&...) {
     const M& d = *static_cast<const M*>(defaults_[next_++]);
-    if (!spec_detail::leaf_equal(member, d)) changed.emplace_back(key, to_yaml_string(spec_detail::write_value(member)));
+    if (!spec_detail::leaf_equal(member, d))
+      changed.emplace_back(key, to_yaml_string(spec_detail::write_value(member)));
   }
   std::vector<std::pair<std::string, std::string>> changed;
 
@@ -110,8 +112,8 @@ std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   std::vector<std::string> problems;
   const VariantInfo* info = find_variant(spec.variant);
   if (!info) {
-    problems.push_back("attention.variant: \"" + spec.variant + "\" is not a variant (available: " +
-                       joined(attention_variant_names()) + ")");
+    problems.push_back("attention.variant: \"" + spec.variant +
+                       "\" is not a variant (available: " + joined(attention_variant_names()) + ")");
     return problems;
   }
   if (spec.block_size <= 0) problems.push_back("attention.block_size must be > 0");
@@ -137,12 +139,15 @@ std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   }
   if (uses(*info, "top_k")) {
     if (spec.top_k <= 0)
-      problems.push_back(key_value("top_k", spec.top_k) + " must be > 0 (use attention.variant: lambda for no retrieval)");
-    if (spec.top_k_from_layer < 0) problems.push_back(key_value("top_k_from_layer", spec.top_k_from_layer) + " must be >= 0");
+      problems.push_back(key_value("top_k", spec.top_k) +
+                         " must be > 0 (use attention.variant: lambda for no retrieval)");
+    if (spec.top_k_from_layer < 0)
+      problems.push_back(key_value("top_k_from_layer", spec.top_k_from_layer) + " must be >= 0");
     if (spec.top_k_to_layer <= spec.top_k_from_layer)
       problems.push_back(key_value("top_k_to_layer", spec.top_k_to_layer) + " must be > attention.top_k_from_layer (" +
                          std::to_string(spec.top_k_from_layer) + "): no layer would retrieve");
-    if (spec.top_k_insert_at < 0) problems.push_back(key_value("top_k_insert_at", spec.top_k_insert_at) + " must be >= 0");
+    if (spec.top_k_insert_at < 0)
+      problems.push_back(key_value("top_k_insert_at", spec.top_k_insert_at) + " must be >= 0");
   }
   if (uses(*info, "start_size") && spec.start_size < 0)
     problems.push_back(key_value("start_size", spec.start_size) + " must be >= 0 (0: a plain sliding window)");
@@ -182,12 +187,15 @@ std::vector<std::string> attention_problems(const AttentionSpec& spec, const Mod
     if (spec.variant == "streaming") check_band("recent_size", spec.recent_size);
     if (spec.variant == "distance_limit" && spec.limit()) check_band("limit_distance", *spec.limit());
     if (spec.variant == "distance_limit" && !spec.limit())
-      problems.push_back("attention.limit_distance: null keeps every key at its true distance, beyond the model's "
-                         "sliding_window (" + std::to_string(w) + "); set a limit <= " + std::to_string(w));
+      problems.push_back(
+          "attention.limit_distance: null keeps every key at its true distance, beyond the model's "
+          "sliding_window (" +
+          std::to_string(w) + "); set a limit <= " + std::to_string(w));
   }
   if (spec.variant == "topk" && spec.top_k_from_layer >= model.n_layer) {
     problems.push_back("attention.top_k_from_layer=" + std::to_string(spec.top_k_from_layer) + " but the model has " +
-                       std::to_string(model.n_layer) + " layers: no layer would retrieve (lower it or use variant lambda)");
+                       std::to_string(model.n_layer) +
+                       " layers: no layer would retrieve (lower it or use variant lambda)");
   }
   return problems;
 }

@@ -50,8 +50,10 @@ AttentionRule lambda_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t L, in
       if (p - j < L) {
         t.see(i, j, p, j);  // local branch: true distance
       } else if (j < G) {
-        if (D) t.see(i, j, std::min(*D, K - 1), 0);  // global branch: distance D_eff
-        else t.see(i, j, p, j);
+        if (D)
+          t.see(i, j, std::min(*D, K - 1), 0);  // global branch: distance D_eff
+        else
+          t.see(i, j, p, j);
       }
     }
   }
@@ -63,8 +65,10 @@ AttentionRule streaming_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t S,
   for (int64_t i = 0; i < Tq; ++i) {
     const int64_t p = q_offset + i;
     for (int64_t j = 0; j <= p; ++j) {
-      if (p - j < R) t.see(i, j, p, j);
-      else if (j < S) t.see(i, j, std::min(p, S + R - 1), j);
+      if (p - j < R)
+        t.see(i, j, p, j);
+      else if (j < S)
+        t.see(i, j, std::min(p, S + R - 1), j);
     }
   }
   return t.rule();
@@ -77,8 +81,10 @@ AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::
     const int64_t p = q_offset + i;
     for (int64_t j = 0; j <= p; ++j) {
       const double b = (tau != 0.0 && j >= G && p - j >= L) ? -tau * std::log(double(p - L + 1 - G)) : 0.0;
-      if (!D || p - j < *D) t.see(i, j, p, j, b);
-      else t.see(i, j, std::min(*D, K - 1), 0, b);
+      if (!D || p - j < *D)
+        t.see(i, j, p, j, b);
+      else
+        t.see(i, j, std::min(*D, K - 1), 0, b);
     }
   }
   return t.rule();
@@ -87,8 +93,8 @@ AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::
 at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RotaryEmbedding& rope,
                        int64_t seq_len, double scale) {
   const int64_t g = q.size(1) / k.size(1);
-  at::Tensor qd = q.to(at::kDouble).unsqueeze(-2);                             // [B, H, Tq, 1, D]
-  at::Tensor kd = k.to(at::kDouble).repeat_interleave(g, 1).unsqueeze(-3);     // [B, H, 1, K, D]
+  at::Tensor qd = q.to(at::kDouble).unsqueeze(-2);                          // [B, H, Tq, 1, D]
+  at::Tensor kd = k.to(at::kDouble).repeat_interleave(g, 1).unsqueeze(-3);  // [B, H, 1, K, D]
   const int64_t max_pos = std::max(rule.q_pos.max().item<int64_t>(), rule.k_pos.max().item<int64_t>());
   auto cs = rope.cos_sin(at::arange(0, max_pos + 1, at::kLong), seq_len);
   at::Tensor cos = cs.first.to(at::kDouble), sin = cs.second.to(at::kDouble);  // [P, D]
@@ -124,8 +130,8 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
   for (int64_t j = G; j <= p - L; ++j) middle.push_back(j);
   if (static_cast<int64_t>(middle.size()) < top_k) return r;
   // Scores of every key against the last query, both rotated as the rule says: query at insert_at, key at 0.
-  AttentionRule scoring{at::ones({1, K}, at::kBool), at::full({1, K}, insert_at, at::kLong), at::zeros({1, K}, at::kLong),
-                        at::zeros({1, K}, at::kDouble)};
+  AttentionRule scoring{at::ones({1, K}, at::kBool), at::full({1, K}, insert_at, at::kLong),
+                        at::zeros({1, K}, at::kLong), at::zeros({1, K}, at::kDouble)};
   at::Tensor s = rule_logits(q.narrow(2, Tq - 1, 1), k, scoring, rope, seq_len, scale);  // [B, H, 1, K]
   auto sa = s.accessor<double, 4>();
   auto vis = r.visible.accessor<bool, 4>();

@@ -44,12 +44,13 @@ at::Tensor StreamingAttention::forward(const AttentionCall& call) const {
   a.near_start = std::max<int64_t>(0, call.q_offset - R + 1);
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = rotate_scaled(rope, call.q, q_pos, K, scale);
-  a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
+  a.k_near = rotate_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
+                           at::arange(a.near_start, K, at::kLong), K, 1.0);
   const int64_t F = std::min(S, K);
   if (F > 0 && call.q_offset + Tq - 1 >= R) {
     // Sinks at their cache index; each query at its position in the packed sinks + window cache.
     a.q_far = rotate_scaled(rope, call.q, q_pos.clamp_max(S + R - 1), K, scale);
-    a.k_far = rope.rotate(call.k.narrow(2, 0, F), at::arange(0, F, at::kLong), K);
+    a.k_far = rotate_scaled(rope, call.k.narrow(2, 0, F), at::arange(0, F, at::kLong), K, 1.0);
   }
   return band_attention(a).out;
 }

@@ -22,7 +22,7 @@ at::Tensor TopKAttention::forward(const AttentionCall& call) const {
   if (call.layer < top_k_.from_layer || call.layer >= top_k_.to_layer) return lambda_out;
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t L = lambda_.options().local_branch, G = lambda_.options().global_branch;
-  const int64_t p = call.q_offset + Tq - 1;  // cache index of the last query
+  const int64_t p = call.q_offset + Tq - 1;                   // cache index of the last query
   const int64_t mid_lo = std::min(G, K), mid_hi = p - L + 1;  // middle keys [G, p - L + 1)
   const int64_t n_mid = mid_hi - mid_lo;
   if (n_mid < top_k_.k) return lambda_out;
@@ -47,7 +47,7 @@ at::Tensor TopKAttention::forward(const AttentionCall& call) const {
   at::Tensor v_mid = call.v.narrow(2, mid_lo, n_mid);  // [B, Hkv, n_mid, Dv]
   at::Tensor v_sel = at::gather(v_mid.unsqueeze(2).expand({B, Hkv, g, n_mid, Dv}), 3,
                                 idx.unsqueeze(-1).expand({B, Hkv, g, k, Dv}));  // [B, Hkv, g, k, Dv]
-  at::Tensor lse_top = at::logsumexp(s_top, -1);                               // [B, Hkv, g]
+  at::Tensor lse_top = at::logsumexp(s_top, -1);                                // [B, Hkv, g]
   at::Tensor w = at::exp(s_top - lse_top.unsqueeze(-1));
   at::Tensor out_top = at::matmul(w.unsqueeze(-2), v_sel.to(acc_t)).squeeze(-2);  // [B, Hkv, g, Dv]
 

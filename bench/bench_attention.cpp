@@ -9,14 +9,14 @@
 // Figures only (ratios against baselines measured in the same run), never timed assertions.
 //
 //   lminf_bench_attention [--quick] [--lengths 4096,8192,16384,32768] [--model-lengths 4096,8192,16384]
-//                         [--vanilla-max 16384] [--bf16-max 8192] [--heads 32] [--reps 1] [--threads 2]
+//                         [--vanilla-max 16384] [--bf16-max 8192] [--orig-max 16384] [--heads 32] [--reps 1]
+//                         [--threads 2]
 //                         [--decode-context 32768] [--decode-steps 8] [--original PATH]
 //
 // Peak memory: the process's peak resident set during the call minus its resident set before it
 // (Linux VmHWM, reset through /proc/self/clear_refs; allocations over 256 KiB are mmapped so freed
 // buffers leave the resident set at once). Inputs allocated before the call are not counted.
 #include <ATen/ATen.h>
-
 #include <malloc.h>
 #include <unistd.h>
 
@@ -41,9 +41,7 @@ using namespace lminf;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 int64_t status_kib(const std::string& key) {
   std::ifstream in("/proc/self/status");
@@ -82,7 +80,7 @@ std::vector<int64_t> parse_list(const std::string& s) {
   return out;
 }
 
-std::string kib(int64_t T) { return std::to_string(T / 1024) + "k"; }
+std::string kib(int64_t T) { return T % 1024 == 0 ? std::to_string(T / 1024) + "k" : std::to_string(T); }
 
 AttentionSpec lambda_spec(int64_t L, int64_t G) {
   AttentionSpec s;
@@ -101,7 +99,9 @@ at::Tensor original_style_lambda(const at::Tensor& q_rot, const at::Tensor& k_ro
                                  const at::Tensor& k_stat, const at::Tensor& v, int64_t L, int64_t G) {
   const int64_t H = q_rot.size(1), T = q_rot.size(2), D = q_rot.size(3);
   const int64_t nb = (T + L - 1) / L, P = nb * L, patch = P - T;
-  const double min_value = std::numeric_limits<float>::lowest();
+  // finfo(dtype).min, as the original masks with it
+  const double min_value = q_rot.scalar_type() == at::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
+                                                                : double(std::numeric_limits<float>::lowest());
   auto blocks = [&](const at::Tensor& x) { return at::constant_pad_nd(x, {0, 0, 0, patch}).view({1, nb, L, D}); };
   auto pair = [&](const at::Tensor& xb) { return at::cat({at::roll(xb, 1, 1), xb}, 2); };  // [1, nb, 2L, D]
   at::Tensor r = at::arange(L, at::kLong).unsqueeze(1), c = at::arange(2 * L, at::kLong).unsqueeze(0);
@@ -118,7 +118,8 @@ at::Tensor original_style_lambda(const at::Tensor& q_rot, const at::Tensor& k_ro
       A.select(1, nb - 1).narrow(-2, L - patch, patch).fill_(min_value);
       A.select(1, nb - 1).narrow(-1, 2 * L - patch, patch).fill_(min_value);
     }
-    at::Tensor S = at::matmul(q_stat.narrow(1, h, 1), k_stat.narrow(1, h, 1).narrow(2, 0, std::min(G, T)).transpose(-1, -2));
+    at::Tensor S =
+        at::matmul(q_stat.narrow(1, h, 1), k_stat.narrow(1, h, 1).narrow(2, 0, std::min(G, T)).transpose(-1, -2));
     S.masked_fill_(g_hidden, min_value);
     S = at::constant_pad_nd(S, {0, 0, 0, patch});  // [1, 1, P, G]
     at::Tensor attn = at::cat({S.view({1, P, -1}), A.view({1, P, 2 * L})}, -1);
@@ -182,7 +183,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::vector<int64_t> lengths = {4096, 8192, 16384, 32768};
   std::vector<int64_t> model_lengths = {4096, 8192, 16384};
-  int64_t vanilla_max = 16384, bf16_max = 8192, heads = 32, decode_context = 32768, decode_steps = 8;
+  int64_t vanilla_max = 16384, bf16_max = 8192, orig_max = 16384, heads = 32, decode_context = 32768, decode_steps = 8;
   int reps = 1, threads = 2;
   fs::path original;
   for (int i = 1; i < argc; ++i) {
@@ -194,19 +195,33 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--quick") quick = true;
-    else if (a == "--lengths") lengths = parse_list(next());
-    else if (a == "--model-lengths") model_lengths = parse_list(next());
-    else if (a == "--vanilla-max") vanilla_max = std::stoll(next());
-    else if (a == "--bf16-max") bf16_max = std::stoll(next());
-    else if (a == "--heads") heads = std::stoll(next());
-    else if (a == "--reps") reps = std::stoi(next());
-    else if (a == "--threads") threads = std::stoi(next());
-    else if (a == "--decode-context") decode_context = std::stoll(next());
-    else if (a == "--decode-steps") decode_steps = std::stoll(next());
-    else if (a == "--original") original = next();
+    if (a == "--quick")
+      quick = true;
+    else if (a == "--lengths")
+      lengths = parse_list(next());
+    else if (a == "--model-lengths")
+      model_lengths = parse_list(next());
+    else if (a == "--vanilla-max")
+      vanilla_max = std::stoll(next());
+    else if (a == "--bf16-max")
+      bf16_max = std::stoll(next());
+    else if (a == "--orig-max")
+      orig_max = std::stoll(next());
+    else if (a == "--heads")
+      heads = std::stoll(next());
+    else if (a == "--reps")
+      reps = std::stoi(next());
+    else if (a == "--threads")
+      threads = std::stoi(next());
+    else if (a == "--decode-context")
+      decode_context = std::stoll(next());
+    else if (a == "--decode-steps")
+      decode_steps = std::stoll(next());
+    else if (a == "--original")
+      original = next();
     else {
-      std::fprintf(stderr, "unknown argument %s (see the comment at the top of bench/bench_attention.cpp)\n", a.c_str());
+      std::fprintf(stderr, "unknown argument %s (see the comment at the top of bench/bench_attention.cpp)\n",
+                   a.c_str());
       return 2;
     }
   }
@@ -215,7 +230,7 @@ int main(int argc, char** argv) {
     lengths = {512, 1024};
     model_lengths = {512};
     windows = {128};
-    vanilla_max = bf16_max = 1024;
+    vanilla_max = bf16_max = orig_max = 1024;
     heads = 4;
     decode_context = 2048;
     decode_steps = 2;
@@ -254,6 +269,7 @@ int main(int argc, char** argv) {
       for (int64_t L : windows) {
         if (L >= T) continue;
         run_variant("lambda L=" + std::to_string(L), lambda_spec(L, G));
+        if (T > orig_max) continue;
         // The original's algorithm on the same inputs (rotations done outside the timed region).
         at::Tensor pos = at::arange(T, at::kLong);
         at::Tensor q_rot = rope.rotate(q, pos, T), k_rot = rope.rotate(k, pos, T);
@@ -292,7 +308,9 @@ int main(int argc, char** argv) {
       if (r.dtype == dt && r.kernel == kernel && r.T == T) return &r.m;
     return nullptr;
   };
-  std::printf("\n| dtype | T | kernel | time (s) | peak (MiB) | vs vanilla | vs orig-algorithm |\n|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n| dtype | T | kernel | time (s) | peak (MiB) | vs vanilla | vs orig-algorithm "
+      "|\n|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     const Measure* van = find(r.dtype, "vanilla", r.T);
     std::string vs_v = "", vs_o = "";
@@ -314,8 +332,9 @@ int main(int argc, char** argv) {
   std::printf("\nlinearity t(2T)/t(T):\n");
   for (const auto& r : rows) {
     const Measure* half = find(r.dtype, r.kernel, r.T / 2);
-    if (half) std::printf("  %-9s %-28s t(%s)/t(%s) = %.2f\n", r.dtype.c_str(), r.kernel.c_str(), kib(r.T).c_str(),
-                          kib(r.T / 2).c_str(), r.m.seconds / half->seconds);
+    if (half)
+      std::printf("  %-9s %-28s t(%s)/t(%s) = %.2f\n", r.dtype.c_str(), r.kernel.c_str(), kib(r.T).c_str(),
+                  kib(r.T / 2).c_str(), r.m.seconds / half->seconds);
   }
 
   // ---- 2. the whole random ~110M model, prefill ------------------------------------------------
@@ -348,8 +367,9 @@ int main(int argc, char** argv) {
   // would leave it (vanilla: all of them; lambda: the first G and last L), then tokens are decoded.
   std::printf("\n## decoding after a %s-token context (random %s model, float32, %lld steps)\n",
               kib(decode_context).c_str(), quick ? "tiny" : "110M", static_cast<long long>(decode_steps));
-  std::printf("| variant | tokens/s | cache MiB | weights + cache MiB | speed-up | cache saving | memory saving |\n"
-              "|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| variant | tokens/s | cache MiB | weights + cache MiB | speed-up | cache saving | memory saving |\n"
+      "|---|---|---|---|---|---|---|\n");
   const double weights_mib = double(model->weight_bytes()) / (1024.0 * 1024.0);
   double van_tps = 0, van_cache = 0;
   std::vector<std::pair<std::string, AttentionSpec>> dvs = {{"vanilla", AttentionSpec{}}};

@@ -130,7 +130,12 @@ int cmd_keys(const Args& a) {
 }
 
 int cmd_variants(const Args&) {
-  for (const auto& v : attention_variants()) std::cout << v.name << "\t" << v.summary << "\n";
+  for (const auto& v : attention_variants()) {
+    std::cout << v.name << "\t" << v.summary << "\n";
+    std::string keys;
+    for (const auto& k : v.parameters) keys += (keys.empty() ? "attention." : ", attention.") + k;
+    if (!keys.empty()) std::cout << "\tparameters: " << keys << "\n";
+  }
   return 0;
 }
 

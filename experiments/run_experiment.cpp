@@ -84,7 +84,8 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
 void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const SpecSource& src, ModelConfig& mc,
                           std::vector<std::string>& problems) {
   if (!ms.rope_scaling.IsNull()) {
-    const std::string where = location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
+    const std::string where =
+        location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
     if (!ms.rope_scaling.IsMap()) {
       problems.push_back(where + ": expected a map such as {rope_type: linear, factor: 2.0}, or null");
     } else {
@@ -97,11 +98,13 @@ void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const Spe
   }
   if (ms.rope_theta) {
     if (!(*ms.rope_theta > 1.0))
-      problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") + "model.rope_theta must be > 1");
+      problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") +
+                         "model.rope_theta must be > 1");
     else mc.rope_theta = *ms.rope_theta;
   }
   if (ms.rope_scaling.IsMap() || ms.rope_theta)
-    log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ", mc.rope_scaling.to_json().dump());
+    log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ",
+             mc.rope_scaling.to_json().dump());
 }
 
 }  // namespace

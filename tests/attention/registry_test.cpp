@@ -1,8 +1,9 @@
 // The attention section: limit_distance's three states, the resolved spec round trip, and the
 // problems the loader reports before any weight is read.
+#include "attention/registry.h"
+
 #include <gtest/gtest.h>
 
-#include "attention/registry.h"
 #include "framework/spec.h"
 
 namespace lminf {
@@ -34,8 +35,9 @@ TEST(AttentionSpec, LimitDistanceUnsetNullOrValue) {
 }
 
 TEST(AttentionSpec, ResolvedSpecReadsBackWithTheSameMeaning) {
-  for (const std::string y : {"{variant: lambda, limit_distance: null}", "{variant: lambda}",
-                              "{variant: topk, top_k: 3, top_k_from_layer: 0}", "{variant: streaming, recent_size: 64}"}) {
+  for (const std::string y :
+       {"{variant: lambda, limit_distance: null}", "{variant: lambda}",
+        "{variant: topk, top_k: 3, top_k_from_layer: 0}", "{variant: streaming, recent_size: 64}"}) {
     AttentionSpec a = parse(y);
     AttentionSpec b = parse(to_yaml_string(write_spec(a)));
     EXPECT_TRUE(spec_equal(a, b)) << y;
@@ -45,7 +47,8 @@ TEST(AttentionSpec, ResolvedSpecReadsBackWithTheSameMeaning) {
 
 TEST(AttentionProblems, InvalidValuesSayTheFix) {
   auto p = attention_spec_problems(parse("{variant: lambda, local_branch: 0}"));
-  EXPECT_TRUE(mentions(p, "attention.local_branch=0 must be > 0 (use attention.variant: vanilla to disable the window)"))
+  EXPECT_TRUE(
+      mentions(p, "attention.local_branch=0 must be > 0 (use attention.variant: vanilla to disable the window)"))
       << all(p);
   p = attention_spec_problems(parse("{variant: lambda, global_branch: -1, limit_distance: -3}"));
   EXPECT_TRUE(mentions(p, "attention.global_branch=-1 must be >= 0")) << all(p);
@@ -64,17 +67,20 @@ TEST(AttentionProblems, InvalidValuesSayTheFix) {
 
 TEST(AttentionProblems, ParametersTheVariantIgnores) {
   auto p = attention_spec_problems(parse("{variant: vanilla, local_branch: 128}"));
-  EXPECT_TRUE(mentions(p, "attention.local_branch=128 is not used by variant vanilla (used by: lambda, topk, distance_limit)"))
+  EXPECT_TRUE(
+      mentions(p, "attention.local_branch=128 is not used by variant vanilla (used by: lambda, topk, distance_limit)"))
       << all(p);
   p = attention_spec_problems(parse("{variant: lambda, top_k: 3, triangle_offset: 1.0, recent_size: 10}"));
   EXPECT_EQ(p.size(), 3u) << all(p);
   EXPECT_TRUE(mentions(p, "attention.top_k=3 is not used by variant lambda (used by: topk)")) << all(p);
-  EXPECT_TRUE(mentions(p, "attention.triangle_offset=1.0 is not used by variant lambda (used by: distance_limit)")) << all(p);
+  EXPECT_TRUE(mentions(p, "attention.triangle_offset=1.0 is not used by variant lambda (used by: distance_limit)"))
+      << all(p);
   p = attention_spec_problems(parse("{variant: streaming, limit_distance: null}"));
   EXPECT_TRUE(mentions(p, "attention.limit_distance=null is not used by variant streaming")) << all(p);
   // Every variant with only its own parameters is fine.
   for (const std::string y :
-       {"{variant: vanilla, block_size: 64}", "{variant: lambda, local_branch: 64, global_branch: 4, limit_distance: null}",
+       {"{variant: vanilla, block_size: 64}",
+        "{variant: lambda, local_branch: 64, global_branch: 4, limit_distance: null}",
         "{variant: topk, local_branch: 64, top_k: 2, top_k_from_layer: 0, top_k_to_layer: 2, top_k_insert_at: 32}",
         "{variant: streaming, start_size: 2, recent_size: 60}",
         "{variant: distance_limit, limit_distance: 32, triangle_offset: 0.5, global_branch: 3, local_branch: 16}"}) {

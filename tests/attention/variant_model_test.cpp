@@ -107,9 +107,9 @@ TEST_F(VariantModel, WideWindowsAreVanilla) {
   at::Tensor x = ids(2, 30);
   auto vanilla = make_attention(AttentionSpec{});
   at::Tensor want = model_->forward(x, nullptr, ForwardContext{vanilla.get(), nullptr});
-  for (const std::string y : {"{variant: lambda, local_branch: 30}", "{variant: streaming, recent_size: 30}",
-                              "{variant: distance_limit, limit_distance: 30}",
-                              "{variant: topk, local_branch: 30, top_k_from_layer: 0}"}) {
+  for (const std::string y :
+       {"{variant: lambda, local_branch: 30}", "{variant: streaming, recent_size: 30}",
+        "{variant: distance_limit, limit_distance: 30}", "{variant: topk, local_branch: 30, top_k_from_layer: 0}"}) {
     auto attn = make_attention(spec(y));
     at::Tensor got = model_->forward(x, nullptr, ForwardContext{attn.get(), nullptr});
     EXPECT_LT((got - want).abs().max().item<float>(), 1e-5) << y;

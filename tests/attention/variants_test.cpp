@@ -28,7 +28,8 @@ struct Inputs {
 Inputs random_inputs(const Shape& s, at::ScalarType dt, uint64_t seed) {
   at::manual_seed(seed);
   // Scaled so the softmax is neither flat nor one-hot.
-  return {(at::randn({s.B, s.H, s.T, s.D}, at::kDouble) * 0.7).to(dt), (at::randn({s.B, s.Hkv, s.T, s.D}, at::kDouble) * 0.7).to(dt),
+  return {(at::randn({s.B, s.H, s.T, s.D}, at::kDouble) * 0.7).to(dt),
+          (at::randn({s.B, s.Hkv, s.T, s.D}, at::kDouble) * 0.7).to(dt),
           at::randn({s.B, s.Hkv, s.T, s.D}, at::kDouble).to(dt)};
 }
 
@@ -65,17 +66,25 @@ struct Config {
 
 Config lambda_config(int64_t L, int64_t G, std::optional<int64_t> D, BlockwiseOptions tiles) {
   std::ostringstream os;
-  os << "lambda L=" << L << " G=" << G << " D=" << (D ? std::to_string(*D) : "null") << " tiles=" << tiles.block_q << "x"
-     << tiles.block_k;
-  return {os.str(), [=] { return std::make_unique<LambdaAttention>(LambdaOptions{L, G, D, tiles}); },
-          [=](int64_t Tq, int64_t K, int64_t off) { return lambda_rule(Tq, K, off, L, G, D); }, std::max<int64_t>(L, 4)};
+  os << "lambda L=" << L << " G=" << G << " D=" << (D ? std::to_string(*D) : "null") << " tiles=" << tiles.block_q
+     << "x" << tiles.block_k;
+  return {os.str(),
+          [=] {
+            return std::make_unique<LambdaAttention>(LambdaOptions{L, G, D, tiles});
+          },
+          [=](int64_t Tq, int64_t K, int64_t off) { return lambda_rule(Tq, K, off, L, G, D); },
+          std::max<int64_t>(L, 4)};
 }
 
 Config streaming_config(int64_t S, int64_t R, BlockwiseOptions tiles) {
   std::ostringstream os;
   os << "streaming S=" << S << " R=" << R << " tiles=" << tiles.block_q << "x" << tiles.block_k;
-  return {os.str(), [=] { return std::make_unique<StreamingAttention>(StreamingOptions{S, R, tiles}); },
-          [=](int64_t Tq, int64_t K, int64_t off) { return streaming_rule(Tq, K, off, S, R); }, std::max<int64_t>(R, 4)};
+  return {os.str(),
+          [=] {
+            return std::make_unique<StreamingAttention>(StreamingOptions{S, R, tiles});
+          },
+          [=](int64_t Tq, int64_t K, int64_t off) { return streaming_rule(Tq, K, off, S, R); },
+          std::max<int64_t>(R, 4)};
 }
 
 Config distance_limit_config(std::optional<int64_t> D, double tau, int64_t L, int64_t G, BlockwiseOptions tiles) {
@@ -83,7 +92,9 @@ Config distance_limit_config(std::optional<int64_t> D, double tau, int64_t L, in
   os << "distance_limit D=" << (D ? std::to_string(*D) : "null") << " tau=" << tau << " L=" << L << " G=" << G
      << " tiles=" << tiles.block_q << "x" << tiles.block_k;
   return {os.str(),
-          [=] { return std::make_unique<DistanceLimitAttention>(DistanceLimitOptions{D, tau, L, G, tiles}); },
+          [=] {
+            return std::make_unique<DistanceLimitAttention>(DistanceLimitOptions{D, tau, L, G, tiles});
+          },
           [=](int64_t Tq, int64_t K, int64_t off) { return distance_limit_rule(Tq, K, off, D, L, G, tau); },
           std::max<int64_t>(D.value_or(L), 4)};
 }
@@ -118,14 +129,14 @@ std::vector<Shape> shapes_around(int64_t W) {
 
 TEST(Lambda, MatchesRuleReference) {
   const std::vector<Config> configs = {
-      lambda_config(8, 2, 8, {5, 7}),               // the paper's setting D = L, tiles not dividing anything
-      lambda_config(8, 3, 8, {256, 1024}),          // one tile
-      lambda_config(6, 0, 6, {4, 4}),               // G = 0: a sliding window
-      lambda_config(5, 40, 5, {3, 16}),             // G > T: every earlier key is a starting token
-      lambda_config(7, 2, std::nullopt, {6, 5}),    // D null: the lambda mask alone
-      lambda_config(8, 3, 3, {5, 9}),               // D < L
-      lambda_config(6, 2, 11, {4, 8}),              // D > L: D_eff = min(D, K-1)
-      lambda_config(1, 2, 1, {3, 2}),               // L = 1: each token sees itself and the starting tokens
+      lambda_config(8, 2, 8, {5, 7}),             // the paper's setting D = L, tiles not dividing anything
+      lambda_config(8, 3, 8, {256, 1024}),        // one tile
+      lambda_config(6, 0, 6, {4, 4}),             // G = 0: a sliding window
+      lambda_config(5, 40, 5, {3, 16}),           // G > T: every earlier key is a starting token
+      lambda_config(7, 2, std::nullopt, {6, 5}),  // D null: the lambda mask alone
+      lambda_config(8, 3, 3, {5, 9}),             // D < L
+      lambda_config(6, 2, 11, {4, 8}),            // D > L: D_eff = min(D, K-1)
+      lambda_config(1, 2, 1, {3, 2}),             // L = 1: each token sees itself and the starting tokens
       // The online path (key tiles merged by a running softmax): G > block_k, or W > 16 x block_k.
       lambda_config(8, 3, 8, {5, 2}),
       lambda_config(40, 2, 40, {7, 2}),
@@ -143,12 +154,10 @@ TEST(Lambda, BFloat16CloseToReference) {
 
 TEST(Streaming, MatchesRuleReference) {
   const std::vector<Config> configs = {
-      streaming_config(2, 5, {4, 3}),
-      streaming_config(0, 4, {5, 7}),     // no sinks: a sliding window
-      streaming_config(3, 1, {3, 5}),     // the window is the query alone
-      streaming_config(30, 4, {4, 6}),    // more sinks than tokens
-      streaming_config(4, 8, {256, 1024}),
-      streaming_config(3, 6, {4, 2}),     // the online path
+      streaming_config(2, 5, {4, 3}),      streaming_config(0, 4, {5, 7}),  // no sinks: a sliding window
+      streaming_config(3, 1, {3, 5}),                                       // the window is the query alone
+      streaming_config(30, 4, {4, 6}),                                      // more sinks than tokens
+      streaming_config(4, 8, {256, 1024}), streaming_config(3, 6, {4, 2}),  // the online path
   };
   for (const auto& c : configs)
     for (const auto& s : shapes_around(c.window)) check_against_rule(c, s, at::kDouble, 1e-10);
@@ -157,10 +166,10 @@ TEST(Streaming, MatchesRuleReference) {
 
 TEST(DistanceLimit, MatchesRuleReference) {
   const std::vector<Config> configs = {
-      distance_limit_config(5, 0.0, 5, 2, {4, 3}),           // every key at min(d, D)
-      distance_limit_config(5, 0.8, 5, 2, {5, 7}),           // plus the triangle offset on the middle
+      distance_limit_config(5, 0.0, 5, 2, {4, 3}),             // every key at min(d, D)
+      distance_limit_config(5, 0.8, 5, 2, {5, 7}),             // plus the triangle offset on the middle
       distance_limit_config(std::nullopt, 1.0, 4, 1, {3, 4}),  // no ceiling: vanilla + triangle offset
-      distance_limit_config(7, 0.5, 4, 3, {6, 5}),           // D > L: the offset starts before the ceiling
+      distance_limit_config(7, 0.5, 4, 3, {6, 5}),             // D > L: the offset starts before the ceiling
       distance_limit_config(3, 0.0, 8, 0, {256, 1024}),
   };
   for (const auto& c : configs)
@@ -200,7 +209,8 @@ TEST(TopK, TooFewMiddleKeysMeansLambda) {
   RotaryEmbedding rope = test_rope(s.D);
   TopKAttention variant(LambdaOptions{5, 2, 5, {4, 4}}, TopKOptions{4, 0, 10, 6});
   at::Tensor got = run(variant, in.q, in.k, in.v, rope);
-  at::Tensor want = rule_attention_reference(in.q, in.k, in.v, lambda_rule(s.T, s.T, 0, 5, 2, 5), rope, s.T, scale_of(s.D));
+  at::Tensor want =
+      rule_attention_reference(in.q, in.k, in.v, lambda_rule(s.T, s.T, 0, 5, 2, 5), rope, s.T, scale_of(s.D));
   EXPECT_LT(max_err(got, want), 1e-10);
 }
 
@@ -241,8 +251,8 @@ void check_streaming_equivalence(const AttentionVariant& variant, int64_t bound,
   RotaryEmbedding rope = test_rope(s.D);
   at::Tensor full = run(variant, in.q, in.k, in.v, rope);
   const std::vector<std::vector<int64_t>> schedules = {
-      {1},                 // token by token
-      {20, 1},             // prefill, then decode
+      {1},                  // token by token
+      {20, 1},              // prefill, then decode
       {7, 3, 1, 11, 2, 5},  // chunks of mixed sizes
       {13},
   };
@@ -281,8 +291,8 @@ TEST(Streaming, ChunkedMatchesRuleOnTheCache) {
     at::Tensor q = in.q.narrow(2, fed, n);
     at::Tensor got = run(variant, q, cache.keys(), cache.values(), rope);
     const int64_t K = cache.size();
-    at::Tensor want = rule_attention_reference(q, cache.keys(), cache.values(), lambda_rule(n, K, K - n, 6, 2, std::nullopt),
-                                               rope, K, scale_of(s.D));
+    at::Tensor want = rule_attention_reference(q, cache.keys(), cache.values(),
+                                               lambda_rule(n, K, K - n, 6, 2, std::nullopt), rope, K, scale_of(s.D));
     EXPECT_LT(max_err(got, want), 1e-10) << "fed=" << fed;
     policy->trim(cache);
     fed += n;
@@ -334,8 +344,8 @@ TEST(Observers, TilesReassembleTheRuleLogits) {
   const Shape s{1, 4, 2, 27, 8};
   Inputs in = random_inputs(s, at::kDouble, 11);
   RotaryEmbedding rope = test_rope(s.D);
-  for (const Config& c : {lambda_config(6, 3, 6, {4, 5}), streaming_config(2, 5, {5, 3}),
-                          distance_limit_config(5, 0.5, 5, 2, {4, 6})}) {
+  for (const Config& c :
+       {lambda_config(6, 3, 6, {4, 5}), streaming_config(2, 5, {5, 3}), distance_limit_config(5, 0.5, 5, 2, {4, 6})}) {
     auto collector = std::make_shared<TileCollector>(s.B, s.H, s.T, s.T);
     ObserverSet obs;
     obs.add(collector);
@@ -344,7 +354,8 @@ TEST(Observers, TilesReassembleTheRuleLogits) {
     at::Tensor want = rule_logits(in.q, in.k, rule, rope, s.T, scale_of(s.D));
     at::Tensor vis = rule.visible.expand_as(want);
     EXPECT_TRUE(at::equal(collector->finite_count, vis.to(at::kLong))) << c.label << ": each visible pair exactly once";
-    EXPECT_LT((collector->full.masked_select(vis) - want.masked_select(vis)).abs().max().item<double>(), 1e-10) << c.label;
+    EXPECT_LT((collector->full.masked_select(vis) - want.masked_select(vis)).abs().max().item<double>(), 1e-10)
+        << c.label;
   }
 }
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "experiments/run_experiment.h"
@@ -42,8 +41,10 @@ class VariantsFromYaml : public ::testing::Test {
   std::string yaml(const std::string& attention, const std::string& out, const std::string& model_extra = "",
                    const std::string& model = "model") const {
     return "name: v\nmodel: {path: " + (dir_ / model).string() + model_extra + "}\nattention: " + attention +
-           "\ndata: {path: " + (dir_ / "data.ids").string() + "}\ntask: {type: perplexity, max_length: 64, bucket: 16, "
-           "batch_size: 2}\noutput: {dir: " + (dir_ / out).string() + "}\n";
+           "\ndata: {path: " + (dir_ / "data.ids").string() +
+           "}\ntask: {type: perplexity, max_length: 64, bucket: 16, "
+           "batch_size: 2}\noutput: {dir: " +
+           (dir_ / out).string() + "}\n";
   }
   nlohmann::json run(const std::string& attention, const std::string& out, const std::string& model_extra = "",
                      const std::string& model = "model") {
@@ -90,17 +91,20 @@ TEST_F(VariantsFromYaml, WindowWithoutStartTokensIsTheModelsSlidingWindow) {
   write_random_llama(dir_ / "windowed", c, 5);
   const double windowed = run("{variant: vanilla}", "w", "", "windowed")["mean_nll"].get<double>();
   EXPECT_GT(std::abs(windowed - run("{variant: vanilla}", "full")["mean_nll"].get<double>()), 1e-6);
-  EXPECT_NEAR(run("{variant: lambda, local_branch: 16, global_branch: 0}", "l0", "", "windowed")["mean_nll"].get<double>(),
-              windowed, 1e-6);
-  EXPECT_NEAR(run("{variant: streaming, start_size: 0, recent_size: 16}", "s0", "", "windowed")["mean_nll"].get<double>(),
-              windowed, 1e-6);
+  EXPECT_NEAR(
+      run("{variant: lambda, local_branch: 16, global_branch: 0}", "l0", "", "windowed")["mean_nll"].get<double>(),
+      windowed, 1e-6);
+  EXPECT_NEAR(
+      run("{variant: streaming, start_size: 0, recent_size: 16}", "s0", "", "windowed")["mean_nll"].get<double>(),
+      windowed, 1e-6);
 }
 
 TEST_F(VariantsFromYaml, AttentionProblemsBeforeWeights) {
   fs::remove(dir_ / "model" / "model.safetensors");  // nothing may read it
   std::string e = load_error("{variant: lambda, local_branch: 0}");
   EXPECT_NE(e.find("attention.local_branch=0 must be > 0 (use attention.variant: vanilla to disable the window)"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
   e = load_error("{variant: streaming, local_branch: 64, recent_size: 0}");
   EXPECT_NE(e.find("attention.local_branch=64 is not used by variant streaming"), std::string::npos) << e;
   EXPECT_NE(e.find("attention.recent_size=0 must be > 0"), std::string::npos) << e;
@@ -109,8 +113,9 @@ TEST_F(VariantsFromYaml, AttentionProblemsBeforeWeights) {
 }
 
 TEST_F(VariantsFromYaml, RopeScalingOverridesConfigJson) {
-  write_text(dir_ / "exp.yaml", yaml("{variant: lambda, local_branch: 16}", "o",
-                                     ", rope_scaling: {rope_type: yarn, factor: 4.0, beta_fast: 16}, rope_theta: 50000"));
+  write_text(dir_ / "exp.yaml",
+             yaml("{variant: lambda, local_branch: 16}", "o",
+                  ", rope_scaling: {rope_type: yarn, factor: 4.0, beta_fast: 16}, rope_theta: 50000"));
   auto exp = load_experiment((dir_ / "exp.yaml").string(), {}, 1);
   EXPECT_EQ(exp.model_config.rope_scaling.type, "yarn");
   EXPECT_EQ(exp.model_config.rope_scaling.factor, 4.0);
@@ -129,7 +134,8 @@ TEST_F(VariantsFromYaml, RopeScalingOverridesConfigJson) {
       const std::string out = "rs" + std::to_string(std::hash<std::string>()(rs + attn) % 100000);
       const double v = run(attn, out, ", rope_scaling: " + rs)["mean_nll"].get<double>();
       EXPECT_TRUE(std::isfinite(v)) << rs << " " << attn;
-      if (attn == "{variant: vanilla}" && rs.find("dynamic") == std::string::npos) EXPECT_GT(std::abs(v - base), 1e-6) << rs;
+      if (attn == "{variant: vanilla}" && rs.find("dynamic") == std::string::npos)
+        EXPECT_GT(std::abs(v - base), 1e-6) << rs;
     }
   }
   // Bad overrides are reported with the others, at their key.
@@ -145,10 +151,12 @@ TEST(VariantsStories260k, EveryVariantOnTheRealModel) {
   if (dir.empty()) GTEST_SKIP() << "../shared/fixtures/stories260k absent";
   TempDir tmp;
   auto run = [&](const std::string& name, const std::string& attention) {
-    write_text(tmp / (name + ".yaml"), "name: s\nmodel: {path: " + dir.string() + "}\nattention: " + attention +
-                                           "\ndata: {path: " + (dir / "stories.ids").string() +
-                                           ", max_sequences: 6}\ntask: {type: perplexity, max_length: 512, bucket: 128, "
-                                           "batch_size: 3}\noutput: {dir: " + (tmp / name).string() + "}\n");
+    write_text(tmp / (name + ".yaml"),
+               "name: s\nmodel: {path: " + dir.string() + "}\nattention: " + attention +
+                   "\ndata: {path: " + (dir / "stories.ids").string() +
+                   ", max_sequences: 6}\ntask: {type: perplexity, max_length: 512, bucket: 128, "
+                   "batch_size: 3}\noutput: {dir: " +
+                   (tmp / name).string() + "}\n");
     LocalCommunicator world;
     auto exp = load_experiment((tmp / (name + ".yaml")).string(), {}, 1);
     run_experiment(exp, world);
@@ -165,7 +173,8 @@ TEST(VariantsStories260k, EveryVariantOnTheRealModel) {
     const auto res = run(name, section);
     // Positions 0-127 are inside every window: exactly vanilla. Beyond, this 512-token model
     // degrades with a 128-token window (it does with its own sliding-window path too).
-    EXPECT_NEAR(res["buckets"][0]["mean_nll"].get<double>(), vanilla["buckets"][0]["mean_nll"].get<double>(), 1e-5) << name;
+    EXPECT_NEAR(res["buckets"][0]["mean_nll"].get<double>(), vanilla["buckets"][0]["mean_nll"].get<double>(), 1e-5)
+        << name;
     EXPECT_TRUE(std::isfinite(res["mean_nll"].get<double>())) << name;
     EXPECT_GT(res["mean_nll"].get<double>(), vanilla["mean_nll"].get<double>()) << name;
   }
