@@ -68,21 +68,64 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
   const auto f_opts = q.options().dtype(acc_t);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
+  const bool fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
+
+  auto report = [&](const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+    Observation o;
+    o.site = Site::kAttnLogits;
+    o.layer = a.report.layer;
+    o.data = s.reshape({B, H, bq, bk}).to(acc_t, /*non_blocking=*/false, /*copy=*/true);
+    o.q_start = a.report.abs_offset + i0;
+    o.k_start = is_far ? ks : a.report.abs_offset + ks;
+    o.head_offset = a.report.head_offset;
+    a.report.observers->emit(o);
+  };
 
   at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
-  at::Tensor lse = at::empty({B, H, Tq}, f_opts);
+  at::Tensor lse = a.want_lse ? at::empty({B, H, Tq}, f_opts) : at::Tensor();
   for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
     const int64_t bq = std::min(a.opts.block_q, Tq - qs);
     const int64_t i0 = a.q_offset + qs, i1 = i0 + bq;  // cache indices of this tile's queries
     const int64_t rows = g * bq;
+    at::Tensor qi = at::arange(i0, i1, at::kLong).unsqueeze(1);  // [bq, 1]
+    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
+    at::Tensor qfb = far ? a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D}) : at::Tensor();
+    // Far columns [0, nf): keys that are >= W away from at least the tile's last query. Band [lo, i1).
+    const int64_t nf = far ? std::max<int64_t>(0, std::min(F, i1 - W)) : 0;
+    const int64_t lo = a.window ? std::max<int64_t>(0, i0 - W + 1) : 0;
+
+    if (fused) {
+      // One tile [far | band], one masked softmax, one matmul per part with the matching values.
+      const int64_t bw = i1 - lo, cols = nf + bw;
+      at::Tensor s = at::empty({B, Hkv, rows, cols}, q.options());
+      if (nf > 0) {
+        at::Tensor s_far = s.narrow(-1, 0, nf);
+        at::matmul_out(s_far, qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+      }
+      at::Tensor s_band = s.narrow(-1, nf, bw);
+      at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
+      at::Tensor kj = at::arange(lo, i1, at::kLong).unsqueeze(0);  // [1, bw]
+      at::Tensor hidden = at::logical_or(kj > qi, (qi - kj) >= W);
+      if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, at::kLong).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
+      at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
+      s5.masked_fill_(hidden, neg_inf);
+      if (report_tiles) {
+        if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
+        report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
+      }
+      at::Tensor p = at::softmax(s, -1);  // float32 statistics inside ATen's kernel
+      at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
+      if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
+      out.narrow(2, qs, bq).copy_(o.view({B, H, bq, Dv}));
+      continue;
+    }
+
     OnlineSoftmax sm{at::full({B, Hkv, rows, 1}, neg_inf, f_opts), at::zeros({B, Hkv, rows, 1}, f_opts),
                      at::zeros({B, Hkv, rows, Dv}, f_opts)};
-    at::Tensor qi = at::arange(i0, i1, at::kLong).unsqueeze(1);  // [bq, 1]
-
-    // One key tile: scores, masks (`hidden` computed only when the tile is cut), bias, report, update.
-    auto visit_tile = [&](const at::Tensor& qb, const at::Tensor& kb, const at::Tensor& vb, int64_t ks, int64_t bk,
+    // One key tile: scores, masks (computed only when the tile is cut), bias, report, update.
+    auto visit_tile = [&](const at::Tensor& qt, const at::Tensor& kb, const at::Tensor& vb, int64_t ks, int64_t bk,
                           bool is_far) {
-      at::Tensor s = at::matmul(qb, kb.transpose(-1, -2)).to(acc_t).mul_(a.scale);  // [B, Hkv, rows, bk]
+      at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
       at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
       if (is_far) {
         // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
@@ -104,43 +147,30 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
         at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t);
         if (bias.defined()) s5.add_(bias);
       }
-      if (report_tiles) {
-        Observation o;
-        o.site = Site::kAttnLogits;
-        o.layer = a.report.layer;
-        o.data = s.view({B, H, bq, bk}).clone();
-        o.q_start = a.report.abs_offset + i0;
-        o.k_start = is_far ? ks : a.report.abs_offset + ks;
-        o.head_offset = a.report.head_offset;
-        a.report.observers->emit(o);
-      }
+      if (report_tiles) report(s, i0, bq, ks, bk, is_far);
       sm.add(s, vb, dtype);
     };
-
-    if (far) {
-      // Far columns: keys j < F that are >= W away from at least the tile's last query.
-      const int64_t far_hi = std::min(F, i1 - W);
-      if (far_hi > 0) {
-        at::Tensor qb = a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
-        for (int64_t ks = 0; ks < far_hi; ks += a.opts.block_k) {
-          const int64_t bk = std::min(a.opts.block_k, far_hi - ks);
-          visit_tile(qb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
-        }
-      }
+    for (int64_t ks = 0; ks < nf; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, nf - ks);
+      visit_tile(qfb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
     }
-    // The band: keys [i0 - W + 1, i1), at their true distance.
-    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
-    const int64_t lo = a.window ? std::max<int64_t>(0, i0 - W + 1) : 0;
     for (int64_t ks = lo; ks < i1; ks += a.opts.block_k) {
       const int64_t bk = std::min(a.opts.block_k, i1 - ks);
       visit_tile(qb, a.k_near.narrow(2, ks - a.near_start, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/false);
     }
-
     // Every row sees at least its own key, so l > 0.
     out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
-    lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
+    if (a.want_lse) lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
   }
   return {out, lse};
+}
+
+at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
+                         double scale) {
+  auto cs = rope.cos_sin(positions, seq_len);
+  // Scaled in float32 (float64 for float64 inputs) before the cast to x's dtype.
+  const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return RotaryEmbedding::apply(x, cs.first.to(t) * scale, cs.second.to(t) * scale);
 }
 
 BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {

@@ -1,16 +1,21 @@
 // Two-branch tiled attention with an online softmax: the kernel behind lambda, topk, streaming and
 // distance_limit. With window W, the query at cache index p sees
 //
-//   near keys  j in [p - W + 1, p]          logit = q_near[p] . k_near[j] * scale   (true distance)
-//   far keys   j in [0, F) with p - j >= W  logit = q_far[p]  . k_far[j]  * scale   (the variant's distance)
+//   near keys  j in [p - W + 1, p]          logit = q_near[p] . k_near[j]   (true distance)
+//   far keys   j in [0, F) with p - j >= W  logit = q_far[p]  . k_far[j]    (the variant's distance)
+//
+// where the queries already carry the 1/sqrt(head_dim) scale (rotate_scaled folds it into the
+// rotation tables, at no cost)
 //
 // plus an optional triangle bias. The two sets are disjoint, so no key is counted twice. Queries go
-// in tiles of block_q rows; each tile visits the far columns and then the band [i0 - W + 1, i1) in key
-// tiles of block_k columns, merging them with a running max / sum / accumulator per row. Memory is
-// O(block_q x block_k) per head; compute is the band (W + block_q - 1 columns per query tile, not 2W)
-// plus the far columns. Grouped-query attention folds the query heads that share a key/value head
-// into the rows, so keys and values are never repeated. Scores come from matmuls in the input dtype;
-// the softmax statistics are float32 (float64 for float64 inputs).
+// in tiles of block_q rows; a tile's keys are its far columns and its band [i0 - W + 1, i1): W +
+// block_q - 1 columns, not the original's 2W. When they are few (lambda, streaming) they form one
+// score tile and one fused softmax; otherwise (distance_limit's far part, a very wide band) they go
+// in key tiles of block_k columns merged by a running max / sum / accumulator per row. No T x T (or
+// T x 2W) matrix is ever built. Grouped-query attention folds the query heads that share a key/value
+// head into the rows, so keys and values are never repeated. Scores come from matmuls in the input
+// dtype; the softmax statistics are float32 (float64 for float64 inputs; ATen's softmax accumulates
+// bfloat16 in float32).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -18,6 +23,7 @@
 #include <optional>
 
 #include "attention/blockwise.h"
+#include "framework/rope.h"
 
 namespace lminf {
 
@@ -30,17 +36,21 @@ struct TriangleBias {
 };
 
 struct BandAttentionArgs {
-  at::Tensor q_near;       // [B, H, Tq, D] queries rotated at their cache index
+  at::Tensor q_near;       // [B, H, Tq, D] queries rotated at their cache index and scaled
   at::Tensor k_near;       // [B, Hkv, Kn, D] keys rotated at their cache index; row r is cache index near_start + r
   int64_t near_start = 0;  // must be <= max(0, q_offset - W + 1): the band's first key
   at::Tensor v;            // [B, Hkv, K, Dv] values of every cache index (only visible ones are read)
-  at::Tensor q_far;        // [B, H, Tq, D] queries rotated for the far branch; undefined: no far branch
+  at::Tensor q_far;        // [B, H, Tq, D] queries rotated for the far branch and scaled; undefined: none
   at::Tensor k_far;        // [B, Hkv, F, D] keys of cache indices [0, F), rotated for the far branch
   int64_t q_offset = 0;    // cache index of query row 0 (= K - Tq)
   std::optional<int64_t> window;  // W >= 1; nullopt: every earlier key is near and there is no far branch
   std::optional<TriangleBias> triangle;
-  double scale = 1.0;
+  // Each query tile's far columns and band form ONE score tile and one softmax (the fast path:
+  // memory block_q x (F + W + block_q - 1) per head) when F <= block_k and W <= 16 x block_k and
+  // neither the triangle bias nor the log-sum-exp is asked for; otherwise key tiles of block_k
+  // columns merged by an online softmax (memory block_q x block_k per head).
   BlockwiseOptions opts;
+  bool want_lse = false;  // fill BandAttentionResult::lse (forces the online path)
   // Observers get each tile's scaled logits (masked entries -inf, a copy). Near tiles carry
   // k_start = abs_offset + cache index; far tiles k_start = cache index (the far keys are the first
   // tokens of the stream, kept at their cache index by every policy). A visible (query, key) pair
@@ -50,10 +60,17 @@ struct BandAttentionArgs {
 
 struct BandAttentionResult {
   at::Tensor out;  // [B, H, Tq, Dv] in q's dtype
-  at::Tensor lse;  // [B, H, Tq] float32 (float64 for float64 inputs): log-sum-exp of each row's logits
+  at::Tensor lse;  // [B, H, Tq] float32 (float64 for float64 inputs): log-sum-exp of each row's logits;
+                   // undefined unless want_lse
 };
 
 BandAttentionResult band_attention(const BandAttentionArgs& args);
+
+// x ([B, H, T, D] pre-RoPE) rotated at `positions` ([T], or [1] for one position for every row;
+// int64, float32 phases as RotaryEmbedding computes them) and multiplied by `scale`, which is folded
+// into the cos/sin tables.
+at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
+                         double scale);
 
 // Merges two attention results over disjoint key sets of the same rows by their log-sum-exps:
 // out = out_a * exp(lse_a - lse) + out_b * exp(lse_b - lse), lse = log(exp(lse_a) + exp(lse_b)).

@@ -32,21 +32,21 @@ at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
   if (!call.rope) fail("attention.variant ", name(), " needs rotary position embeddings");
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const RotaryEmbedding& rope = *call.rope;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
   BandAttentionArgs a;
   a.q_offset = call.q_offset;
   a.window = opts_.limit_distance;  // near: d < D (nullopt: every key near)
   a.v = call.v;
-  a.scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));
   a.opts = opts_.tiles;
   a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   a.near_start = a.window ? std::max<int64_t>(0, call.q_offset - *a.window + 1) : 0;
-  a.q_near = rope.rotate(call.q, at::arange(call.q_offset, K, at::kLong), K);
+  a.q_near = rotate_scaled(rope, call.q, at::arange(call.q_offset, K, at::kLong), K, scale);
   a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
   if (a.window && call.q_offset + Tq - 1 >= *a.window) {
     // Far: every key at distance >= D, seen at D (the row's last far key is p - D).
     const int64_t d_eff = std::min(*a.window, K - 1);
-    a.q_far = rope.rotate(call.q, at::full({1}, d_eff, at::kLong), K);
+    a.q_far = rotate_scaled(rope, call.q, at::full({1}, d_eff, at::kLong), K, scale);
     a.k_far = call.k.narrow(2, 0, K - *a.window);  // unrotated
   }
   if (opts_.triangle_offset != 0.0)

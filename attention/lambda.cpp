@@ -34,23 +34,24 @@ std::shared_ptr<const CachePolicy> LambdaAttention::cache_policy() const {
   return std::make_shared<HeadTailPolicy>(opts_.global_branch, opts_.local_branch);
 }
 
-BandAttentionResult LambdaAttention::attend(const AttentionCall& call) const {
+BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want_lse) const {
   if (!call.rope) fail("attention.variant ", name(), " needs rotary position embeddings");
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t L = opts_.local_branch;
   const RotaryEmbedding& rope = *call.rope;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
   BandAttentionArgs a;
   a.q_offset = call.q_offset;
   a.window = L;
   a.v = call.v;
-  a.scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));
   a.opts = opts_.tiles;
+  a.want_lse = want_lse;
   a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   // Local branch: queries and the keys of the band [q_offset - L + 1, K) at their cache index. A
   // decoded token therefore touches only the last L keys (plus the G starting ones below).
   a.near_start = std::max<int64_t>(0, call.q_offset - L + 1);
-  a.q_near = rope.rotate(call.q, at::arange(call.q_offset, K, at::kLong), K);
+  a.q_near = rotate_scaled(rope, call.q, at::arange(call.q_offset, K, at::kLong), K, scale);
   a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
   // Global branch: only when the last query is at least L past the first starting token.
   const int64_t F = std::min(opts_.global_branch, K);
@@ -58,7 +59,7 @@ BandAttentionResult LambdaAttention::attend(const AttentionCall& call) const {
     at::Tensor k_start = call.k.narrow(2, 0, F);
     if (opts_.limit_distance) {
       const int64_t d_eff = std::min(*opts_.limit_distance, K - 1);
-      a.q_far = rope.rotate(call.q, at::full({1}, d_eff, at::kLong), K);  // the "stationary" query
+      a.q_far = rotate_scaled(rope, call.q, at::full({1}, d_eff, at::kLong), K, scale);  // the "stationary" query
       a.k_far = k_start;                                                  // unrotated (position 0)
     } else {
       a.q_far = a.q_near;

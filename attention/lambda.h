@@ -34,11 +34,11 @@ class LambdaAttention : public AttentionVariant {
   explicit LambdaAttention(const AttentionSpec& spec) : LambdaAttention(LambdaOptions::from_spec(spec)) {}
   std::string name() const override { return "lambda"; }
   VariantSupport support() const override;
-  at::Tensor forward(const AttentionCall& call) const override { return attend(call).out; }
+  at::Tensor forward(const AttentionCall& call) const override { return attend(call, false).out; }
   std::shared_ptr<const CachePolicy> cache_policy() const override;
 
-  // The output with each row's log-sum-exp, for variants that add keys (topk).
-  BandAttentionResult attend(const AttentionCall& call) const;
+  // The output, with each row's log-sum-exp when asked (for variants that add keys: topk).
+  BandAttentionResult attend(const AttentionCall& call, bool want_lse) const;
   const LambdaOptions& options() const { return opts_; }
 
  private:

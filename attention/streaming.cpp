@@ -33,22 +33,22 @@ at::Tensor StreamingAttention::forward(const AttentionCall& call) const {
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t S = opts_.start_size, R = opts_.recent_size;
   const RotaryEmbedding& rope = *call.rope;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
   BandAttentionArgs a;
   a.q_offset = call.q_offset;
   a.window = R;
   a.v = call.v;
-  a.scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));
   a.opts = opts_.tiles;
   a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   a.near_start = std::max<int64_t>(0, call.q_offset - R + 1);
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
-  a.q_near = rope.rotate(call.q, q_pos, K);
+  a.q_near = rotate_scaled(rope, call.q, q_pos, K, scale);
   a.k_near = rope.rotate(call.k.narrow(2, a.near_start, K - a.near_start), at::arange(a.near_start, K, at::kLong), K);
   const int64_t F = std::min(S, K);
   if (F > 0 && call.q_offset + Tq - 1 >= R) {
     // Sinks at their cache index; each query at its position in the packed sinks + window cache.
-    a.q_far = rope.rotate(call.q, q_pos.clamp_max(S + R - 1), K);
+    a.q_far = rotate_scaled(rope, call.q, q_pos.clamp_max(S + R - 1), K, scale);
     a.k_far = rope.rotate(call.k.narrow(2, 0, F), at::arange(0, F, at::kLong), K);
   }
   return band_attention(a).out;

@@ -18,19 +18,26 @@ TopKAttention::TopKAttention(const LambdaOptions& lambda, const TopKOptions& top
 }
 
 at::Tensor TopKAttention::forward(const AttentionCall& call) const {
-  BandAttentionResult r = lambda_.attend(call);
-  if (call.layer < top_k_.from_layer || call.layer >= top_k_.to_layer) return r.out;
+  at::Tensor lambda_out = lambda_.forward(call);
+  if (call.layer < top_k_.from_layer || call.layer >= top_k_.to_layer) return lambda_out;
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t L = lambda_.options().local_branch, G = lambda_.options().global_branch;
   const int64_t p = call.q_offset + Tq - 1;  // cache index of the last query
   const int64_t mid_lo = std::min(G, K), mid_hi = p - L + 1;  // middle keys [G, p - L + 1)
   const int64_t n_mid = mid_hi - mid_lo;
-  if (n_mid < top_k_.k) return r.out;
+  if (n_mid < top_k_.k) return lambda_out;
+  // The last row's lambda part again, with its log-sum-exp, to merge the retrieved keys into.
+  AttentionCall last_call = call;
+  last_call.q = call.q.narrow(2, Tq - 1, 1);
+  last_call.q_offset = call.q_offset + Tq - 1;
+  last_call.abs_q_start = call.abs_q_start + Tq - 1;
+  last_call.observers = nullptr;  // its tiles were reported with the whole call
+  BandAttentionResult last = lambda_.attend(last_call, /*want_lse=*/true);
 
   const int64_t B = call.q.size(0), H = call.q.size(1), D = call.q.size(3);
   const int64_t Hkv = call.k.size(1), Dv = call.v.size(3), g = H / Hkv, k = top_k_.k;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  const auto acc_t = r.lse.scalar_type();
+  const auto acc_t = last.lse.scalar_type();
   // Scores of the middle keys, unrotated, against the last query rotated to insert_at.
   at::Tensor q_last = call.rope->rotate(call.q.narrow(2, Tq - 1, 1), at::full({1}, top_k_.insert_at, at::kLong), K);
   at::Tensor k_mid = call.k.narrow(2, mid_lo, n_mid);  // [B, Hkv, n_mid, D]
@@ -58,11 +65,9 @@ at::Tensor TopKAttention::forward(const AttentionCall& call) const {
     call.observers->emit(o);
   }
 
-  BandAttentionResult last{r.out.narrow(2, Tq - 1, 1), r.lse.narrow(2, Tq - 1, 1)};
   BandAttentionResult top{out_top.reshape({B, H, 1, Dv}), lse_top.reshape({B, H, 1})};
-  at::Tensor out = r.out;
-  out.narrow(2, Tq - 1, 1).copy_(merge_attention(last, top).out);
-  return out;
+  lambda_out.narrow(2, Tq - 1, 1).copy_(merge_attention(last, top).out);
+  return lambda_out;
 }
 
 }  // namespace lminf

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -13,10 +14,15 @@
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/logging.h"
+#include "framework/sentencepiece_tokenizer.h"
+#include "framework/text_data.h"
+#include "framework/tokenizer.h"
+#include "framework/utf8.h"
 #include "framework/version.h"
 #include "models/generate.h"
 #include "models/random_checkpoint.h"
 #include "parallel/communicator.h"
+#include "parallel/mpi_communicator.h"
 
 namespace lminf {
 namespace {
@@ -101,16 +107,21 @@ std::vector<int64_t> parse_ids(const std::string& text, const std::string& what)
   return ids;
 }
 
-int cmd_run(const Args& a) {
+int cmd_run(const Args& a, MpiRuntime& mpi) {
   a.allow({"set", "dry-run"}, "run");
   if (a.positional.size() != 2) fail("usage: lminf run EXPERIMENT.yaml [--set key.path=value ...] [--dry-run]");
-  LocalCommunicator world;
-  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world.size());
+  // Every rank of `mpirun -np N lminf run ...` runs this; the world size comes from MPI.
+  std::unique_ptr<Communicator> world = mpi.world();
+  LogSettings ls = log_settings();
+  ls.rank = world->rank();
+  ls.world = world->size();
+  set_log_settings(ls);
+  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world->size());
   if (a.has("dry-run")) {
-    std::cout << to_yaml_string(exp.resolved);
+    if (world->rank() == 0) std::cout << to_yaml_string(exp.resolved);
     return 0;
   }
-  run_experiment(exp, world);
+  run_experiment(exp, *world);
   return 0;
 }
 
@@ -224,6 +235,64 @@ int cmd_analyze(const Args& a) {
   return 0;
 }
 
+bool parse_bool_flag(const Args& a, const std::string& name, bool fallback) {
+  const std::string v = a.get(name, fallback ? "true" : "false");
+  if (v == "true") return true;
+  if (v == "false") return false;
+  fail("--", name, " expects true or false, got \"", v, "\"");
+}
+
+int cmd_tokenize(const Args& a) {
+  a.allow({"no-special-tokens", "decode"}, "tokenize");
+  if (a.positional.size() != 2)
+    fail("usage: lminf tokenize DIR [--no-special-tokens] [--decode]  (text on stdin -> ids on stdout)");
+  const std::filesystem::path dir = a.positional[1];
+  auto tok = load_tokenizer(dir);
+  if (std::filesystem::is_directory(dir) && std::filesystem::exists(dir / "config.json"))
+    check_tokenizer_fits(*tok, ModelConfig::from_file(dir), dir.string());
+  const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  if (a.has("decode")) {
+    std::cout << tok->decode(parse_ids(input, "stdin"), a.has("no-special-tokens"));
+  } else {
+    check_utf8(input, "stdin");
+    const auto ids = tok->encode(input, !a.has("no-special-tokens"));
+    for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+    std::cout << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
+int cmd_train_tokenizer(const Args& a) {
+  a.allow({"vocab-size", "model-type", "byte-fallback", "character-coverage", "normalization", "split-digits",
+           "input-sentence-size", "max-sentence-length", "threads", "spm"},
+          "train-tokenizer");
+  if (a.positional.size() < 3)
+    fail("usage: lminf train-tokenizer OUT_DIR INPUT... [--vocab-size N] [--model-type bpe|unigram] "
+         "[--byte-fallback true|false] [--character-coverage X] [--normalization identity|nmt_nfkc|...] "
+         "[--split-digits true|false] [--input-sentence-size N] [--max-sentence-length N] [--threads N] "
+         "[--spm key=value ...]");
+  SpmTrainOptions o;
+  o.output_dir = a.positional[1];
+  for (size_t i = 2; i < a.positional.size(); ++i)
+    for (auto& f : expand_data_path(a.positional[i], "text", "train-tokenizer input")) o.inputs.push_back(f);
+  o.vocab_size = a.get_int("vocab-size", o.vocab_size);
+  o.model_type = a.get("model-type", o.model_type);
+  o.byte_fallback = parse_bool_flag(a, "byte-fallback", o.byte_fallback);
+  o.character_coverage = a.get_double("character-coverage", o.character_coverage);
+  o.normalization = a.get("normalization", o.normalization);
+  o.split_digits = parse_bool_flag(a, "split-digits", o.split_digits);
+  o.input_sentence_size = a.get_int("input-sentence-size", o.input_sentence_size);
+  o.max_sentence_length = a.get_int("max-sentence-length", o.max_sentence_length);
+  o.num_threads = a.get_int("threads", o.num_threads);
+  o.extra = a.all("spm");
+  train_sentencepiece(o);
+  auto tok = load_tokenizer(o.output_dir);
+  std::cerr << "wrote " << (o.output_dir / "tokenizer.model").string() << " (" << tok->vocab_size() << " pieces, "
+            << o.model_type << ", from " << o.inputs.size() << " files) and tokenizer_config.json\n";
+  return 0;
+}
+
 }  // namespace
 
 std::string cli_usage() {
@@ -231,7 +300,8 @@ std::string cli_usage() {
          "\n"
          "usage:\n"
          "  lminf run EXPERIMENT.yaml [--set key.path=value ...] [--dry-run]\n"
-         "                                   run an experiment (docs/yaml.md); --dry-run prints the resolved spec\n"
+         "                                   run an experiment (docs/yaml.md); --dry-run prints the resolved spec;\n"
+         "                                   mpirun -np N lminf run ... for parallel.tensor_parallel x data_parallel = N\n"
          "  lminf keys                       every YAML key with its type, default and meaning\n"
          "  lminf variants                   the attention variants\n"
          "  lminf tasks                      the tasks\n"
@@ -243,12 +313,18 @@ std::string cli_usage() {
          "  lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N]\n"
          "                [--head H] [--bin B] [--no-plots] [--overwrite]\n"
          "                                   factor analyses of dumps / perplexity outputs (docs/analysis.md)\n"
+         "  lminf tokenize DIR [--no-special-tokens] [--decode]\n"
+         "                                   text on stdin -> token ids on stdout (ids -> text with --decode);\n"
+         "                                   DIR: a model or tokenizer folder (docs/tokenizers.md)\n"
+         "  lminf train-tokenizer OUT_DIR INPUT... [--vocab-size N] [--model-type bpe|unigram]\n"
+         "                 [--byte-fallback true|false] [--character-coverage X] [--normalization NAME] [--spm key=value]\n"
+         "                                   train a SentencePiece tokenizer.model on text files, folders or globs\n"
          "  lminf version\n"
          "\n"
          "global options: --log-level debug|info|warn|error\n";
 }
 
-int cli_main(const std::vector<std::string>& argv) {
+int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
   std::vector<std::string> args;
   LogSettings ls = log_settings();
   for (size_t i = 0; i < argv.size(); ++i) {
@@ -269,8 +345,8 @@ int cli_main(const std::vector<std::string>& argv) {
     return args.empty() ? 2 : 0;
   }
   const std::string& cmd = args[0];
-  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-plots", "overwrite"});
-  if (cmd == "run") return cmd_run(a);
+  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-special-tokens", "decode", "no-plots", "overwrite"});
+  if (cmd == "run") return cmd_run(a, mpi);
   if (cmd == "keys") return cmd_keys(a);
   if (cmd == "variants") return cmd_variants(a);
   if (cmd == "tasks") return cmd_tasks(a);
@@ -278,6 +354,8 @@ int cli_main(const std::vector<std::string>& argv) {
   if (cmd == "random-model") return cmd_random_model(a);
   if (cmd == "random-ids") return cmd_random_ids(a);
   if (cmd == "analyze") return cmd_analyze(a);
+  if (cmd == "tokenize") return cmd_tokenize(a);
+  if (cmd == "train-tokenizer") return cmd_train_tokenizer(a);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "lminf " << version() << " (" << git_revision() << ")\n";
     return 0;

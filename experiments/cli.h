@@ -6,8 +6,11 @@
 
 namespace lminf {
 
-// Runs `lminf ARGS...`; returns the exit status. Throws lminf::Error for user errors.
-int cli_main(const std::vector<std::string>& args);
+class MpiRuntime;
+
+// Runs `lminf ARGS...`; returns the exit status. Throws lminf::Error for user errors. `mpi` is main's
+// MPI runtime: `run` takes its world communicator (mpirun -np N; a world of 1 without mpirun).
+int cli_main(const std::vector<std::string>& args, MpiRuntime& mpi);
 
 std::string cli_usage();
 

@@ -37,12 +37,24 @@ struct DataSpec {
   std::string path;
   bool prepend_bos = true;
   int64_t max_sequences = 0;
+  std::string text_field = "text";
+  YAML::Node filter;  // null or a map: dotted field path -> required value
+  std::string tokenizer;
+  std::string truncation = "right";
   template <class V>
   void visit(V& v) {
-    v("format", format, "ids: one sequence per line, space-separated token ids", Choices{"ids"});
-    v("path", path, "data file (relative paths are relative to the working directory)", Required{});
+    v("format", format,
+      "ids: one sequence per line, space-separated token ids; text: one document per file; jsonl / jsonl.zst: "
+      "one JSON record per line (zstd-compressed), tokenized with the model's tokenizer",
+      Choices{"ids", "text", "jsonl", "jsonl.zst"});
+    v("path", path, "data file, folder or glob (relative paths are relative to the working directory)", Required{});
     v("prepend_bos", prepend_bos, "prepend the model's bos_token_id to every sequence");
     v("max_sequences", max_sequences, "read at most this many sequences (0: all)", Min{0});
+    v("text_field", text_field, "jsonl formats: dotted path of the field that holds the text");
+    v("filter", filter, "jsonl formats: keep records whose fields equal these values, e.g. {meta.pile_set_name: ArXiv}");
+    v("tokenizer", tokenizer, "text formats: tokenizer folder or file (default: model.path)");
+    v("truncation", truncation, "which tokens a sequence longer than task.max_length keeps: right keeps the first, "
+      "left the last, center the first and last halves", Choices{"right", "left", "center"});
   }
 };
 

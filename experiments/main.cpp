@@ -1,4 +1,5 @@
-// lminf: catches every error once, prints "[rank r] error: ..." and exits non-zero.
+// lminf: catches every error once, prints "[rank r] error: ..." and exits non-zero; under mpirun it
+// then ends every rank (MPI_Abort), so an error on one rank never leaves the others in a collective.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -7,15 +8,18 @@
 #include "experiments/cli.h"
 #include "framework/error.h"
 #include "framework/logging.h"
+#include "parallel/mpi_communicator.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  lminf::MpiRuntime mpi;  // MPI_Init_thread on first use (lminf run), MPI_Finalize at exit
   try {
-    return lminf::cli_main(args);
+    return lminf::cli_main(args, mpi);
   } catch (const lminf::Error& e) {
-    std::fprintf(stderr, "[rank %d] error: %s\n", lminf::log_settings().rank, e.what());
+    std::fprintf(stderr, "[rank %d] error: %s\n", mpi.world_rank(), e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "[rank %d] internal error: %s\n", lminf::log_settings().rank, e.what());
+    std::fprintf(stderr, "[rank %d] internal error: %s\n", mpi.world_rank(), e.what());
   }
+  mpi.abort_job(1);  // returns when this is the only rank
   return 1;
 }

@@ -7,6 +7,7 @@
 
 #include "experiments/factor_dump.h"
 #include "experiments/outputs.h"
+#include "experiments/sequence_source.h"
 #include "framework/error.h"
 #include "framework/h5_file.h"
 #include "framework/logging.h"
@@ -80,14 +81,9 @@ void print_summary_table(const nlohmann::json& summary) {
 
 void PerplexityTask::run(RunContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
-  IdFileOptions io;
-  io.vocab_size = ctx.model_config.vocab_size;
-  io.bos_id = ctx.model_config.bos_token_id;
-  io.prepend_bos = es.data.prepend_bos;
-  io.max_sequences = es.data.max_sequences;
-  auto seqs = read_id_file(es.data.path, io);
-  for (auto& s : seqs)
-    if (static_cast<int64_t>(s.size()) > spec_.max_length) s.resize(static_cast<size_t>(spec_.max_length));
+  auto source = open_sequence_source(es.data, ctx.model_config);
+  auto seqs = read_all_sequences(*source, es.data);
+  for (auto& s : seqs) truncate_tokens(s, spec_.max_length, es.data.truncation);
 
   const int64_t n = static_cast<int64_t>(seqs.size());
   int64_t longest = 0, total_tokens = 0;
@@ -99,19 +95,38 @@ void PerplexityTask::run(RunContext& ctx) {
     total_tokens += static_cast<int64_t>(s.size());
   }
   if (longest == 0) fail(es.data.path, ": every sequence has fewer than 2 tokens: nothing to predict");
-  log_info("perplexity: ", n, " sequences, ", total_tokens, " tokens, longest ", longest + 1, ", variant ",
-           ctx.attention.name(), ", dtype ", es.model.dtype);
 
-  at::Tensor nll = at::full({n, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
-  Progress progress("perplexity", total_tokens, "tok", ctx.writer);
-  auto dump = FactorDump::open(ctx, longest);  // null without a dump section
+  // Data parallelism: replica g of dp takes sequences g, g + dp, g + 2 dp, ... (disjoint, the same on
+  // every run); its rows are gathered back into file order below.
+  LocalCommunicator single;
+  Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
+  const int64_t n_dp = dp.size(), my_dp = dp.rank();
+  std::vector<int64_t> mine;  // indices into seqs, in file order
+  int64_t my_tokens = 0;
+  for (int64_t i = my_dp; i < n; i += n_dp) {
+    mine.push_back(i);
+    my_tokens += static_cast<int64_t>(seqs[static_cast<size_t>(i)].size());
+  }
+  log_info("perplexity: ", n, " sequences, ", total_tokens, " tokens, longest ", longest + 1, ", variant ",
+           ctx.attention.name(), ", dtype ", es.model.dtype,
+           n_dp > 1 ? ", " + std::to_string(n_dp) + " data-parallel replicas" : std::string());
+
+  // This replica's rows: [ceil(n / dp), longest] float32, NaN past each sequence's end.
+  const int64_t rows = (n + n_dp - 1) / n_dp;
+  at::Tensor part = at::full({rows, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
+  Progress progress("perplexity", my_tokens, "tok", ctx.writer);
+  auto dump = FactorDump::open(ctx, longest);  // null without a dump section (refused with data_parallel > 1)
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
-  for (int64_t start = 0; start < n; start += spec_.batch_size) {
-    const int64_t bsz = std::min(spec_.batch_size, n - start);
+  const int64_t n_mine = static_cast<int64_t>(mine.size());
+  for (int64_t start = 0; start < n_mine; start += spec_.batch_size) {
+    const int64_t bsz = std::min(spec_.batch_size, n_mine - start);
+    auto seq = [&](int64_t b) -> const std::vector<int64_t>& {
+      return seqs[static_cast<size_t>(mine[static_cast<size_t>(start + b)])];
+    };
     int64_t T = 0, batch_tokens = 0;
     for (int64_t b = 0; b < bsz; ++b) {
-      T = std::max<int64_t>(T, static_cast<int64_t>(seqs[static_cast<size_t>(start + b)].size()));
-      batch_tokens += static_cast<int64_t>(seqs[static_cast<size_t>(start + b)].size());
+      T = std::max<int64_t>(T, static_cast<int64_t>(seq(b).size()));
+      batch_tokens += static_cast<int64_t>(seq(b).size());
     }
     if (T < 2) {
       progress.add(batch_tokens);
@@ -119,14 +134,15 @@ void PerplexityTask::run(RunContext& ctx) {
     }
     at::Tensor ids = at::zeros({bsz, T}, at::kLong);  // right-padded with id 0; causal, so padding is never read
     for (int64_t b = 0; b < bsz; ++b) {
-      const auto& s = seqs[static_cast<size_t>(start + b)];
+      const auto& s = seq(b);
       ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
     }
     if (dump) {
       std::vector<int64_t> batch_seqs, batch_lens;
       for (int64_t b = 0; b < bsz; ++b) {
-        batch_seqs.push_back(start + b);
-        batch_lens.push_back(lengths[static_cast<size_t>(start + b)]);
+        const int64_t i = mine[static_cast<size_t>(start + b)];
+        batch_seqs.push_back(i);
+        batch_lens.push_back(lengths[static_cast<size_t>(i)]);
       }
       dump->begin_batch(batch_seqs, batch_lens);
     }
@@ -134,18 +150,28 @@ void PerplexityTask::run(RunContext& ctx) {
     if (dump) dump->end_batch();
     at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1));  // [bsz, T-1]
     for (int64_t b = 0; b < bsz; ++b) {
-      const int64_t len = lengths[static_cast<size_t>(start + b)];
-      if (len > 0) nll[start + b].narrow(0, 0, len).copy_(tok_nll[b].narrow(0, 0, len));
+      const int64_t len = lengths[static_cast<size_t>(mine[static_cast<size_t>(start + b)])];
+      if (len > 0) part[start + b].narrow(0, 0, len).copy_(tok_nll[b].narrow(0, 0, len));
     }
     progress.add(batch_tokens);
   }
   progress.finish();
+
+  // Merge once: every replica's rows, gathered [dp * rows, longest]; sequence i is row i / dp of
+  // replica i % dp.
+  at::Tensor nll = part;
+  if (n_dp > 1) {
+    at::Tensor all = dp.all_gather(part, 0);
+    nll = at::empty({n, longest}, at::kFloat);
+    for (int64_t i = 0; i < n; ++i) nll[i].copy_(all[(i % n_dp) * rows + i / n_dp]);
+  }
   const double elapsed = progress.elapsed_s();
   if (dump) dump->finish();
 
   if (!ctx.writer) return;
   nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);
   summary["task"] = "perplexity";
+  summary["data"] = source->report();
   summary["elapsed_s"] = elapsed;
   summary["tokens_per_s"] = elapsed > 0 ? static_cast<double>(total_tokens) / elapsed : 0.0;
 

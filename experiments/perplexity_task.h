@@ -2,6 +2,8 @@
 // and perplexity overall and per position bucket.
 //   outputs: results.json, token_nll.h5 (token_nll [n_sequences, longest] float32, NaN past each
 //            sequence's end; lengths [n_sequences] int64), written atomically.
+// Under data parallelism replica g takes sequences g, g + dp, ...; rank 0 gathers the rows once and
+// writes the same files as a one-rank run.
 #pragma once
 
 #include "experiments/task.h"
@@ -16,7 +18,7 @@ struct PerplexitySpec {
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
-    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are truncated on the right", Min{2});
+    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("bucket", bucket, "width, in positions, of the NLL-by-position buckets", Min{1});
     v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
   }

@@ -7,12 +7,16 @@
 
 #include "attention/registry.h"
 #include "experiments/outputs.h"
+#include "experiments/sequence_source.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
+#include "framework/checkpoint.h"
 #include "framework/logging.h"
+#include "framework/process_memory.h"
 #include "framework/threads.h"
 #include "framework/version.h"
 #include "models/causal_lm.h"
+#include "parallel/process_grid.h"
 #include "parallel/shard.h"
 
 namespace lminf {
@@ -28,6 +32,18 @@ std::string location(const YAML::Node& node, const SpecSource& src, const std::s
     return src.file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
   }
   return src.file.empty() ? "" : src.file + ": ";
+}
+
+// Every rank's [weight bytes resident, checkpoint bytes read, peak resident memory (VmHWM)], gathered
+// over `world` (collective): [world, 3] int64, row r = world rank r.
+at::Tensor gather_rank_memory(Communicator& world, int64_t weight_bytes, int64_t bytes_read) {
+  at::Tensor mine = at::tensor(std::vector<int64_t>{weight_bytes, bytes_read, peak_resident_bytes()}, at::kLong);
+  return world.all_gather(mine.view({1, 3}), 0);
+}
+
+std::vector<int64_t> column(const at::Tensor& t, int64_t c) {
+  at::Tensor col = t.select(1, c).contiguous();
+  return std::vector<int64_t>(col.data_ptr<int64_t>(), col.data_ptr<int64_t>() + col.numel());
 }
 
 std::string utc_now() {
@@ -127,12 +143,13 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
     const std::string shard_problem =
         tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
     if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
+    for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
     if (spec.data.prepend_bos && mc.bos_token_id < 0)
       problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
-  }
-  if (!fs::exists(spec.data.path))
+  } else if (!fs::exists(spec.data.path)) {
     problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
                        " does not exist");
+  }
   const ModelConfig& mc = exp.model_config;
   for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
   if (spec.dump.enabled() && !exp.task->needs_model())
@@ -180,23 +197,44 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
     return;
   }
 
+  // tensor_parallel x data_parallel == world size was checked by load_experiment, before any weight.
+  ProcessGrid grid(world, static_cast<int>(spec.parallel.tensor_parallel),
+                   static_cast<int>(spec.parallel.data_parallel));
   LoadOptions lo;
   lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
+  lo.tp = &grid.tp();
   auto start = std::chrono::steady_clock::now();
-  auto model = load_model(spec.model.path, exp.model_config, lo);
+  std::unique_ptr<CausalLM> model;
+  int64_t bytes_read = 0;
+  {
+    Checkpoint ckpt = Checkpoint::open(spec.model.path);  // memory-mapped; each rank reads its slices
+    model = load_model(ckpt, exp.model_config, lo);
+    bytes_read = static_cast<int64_t>(ckpt.bytes_read());
+  }
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", exp.model_config.n_params(),
-           " parameters, ", model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on this rank, loaded in ",
+           " parameters, ", model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on rank 0, loaded in ",
            load_s, " s");
+  const at::Tensor loaded = gather_rank_memory(world, model->weight_bytes(), bytes_read);
+  const double mib = 1024.0 * 1024.0;
+  for (int64_t r = 0; r < loaded.size(0); ++r)
+    log_info("rank ", r, " (tp ", r % grid.tp_size(), ", dp ", r / grid.tp_size(), "): ",
+             loaded[r][0].item<int64_t>() / mib, " MiB of weights resident, ", loaded[r][1].item<int64_t>() / mib,
+             " MiB read from the checkpoint");
   auto attention = make_attention(spec.attention);
 
   prov["model_path"] = fs::absolute(spec.model.path).string();
   prov["model_type"] = exp.model_config.model_type;
   prov["dtype"] = spec.model.dtype;
   prov["variant"] = spec.attention.variant;
+  prov["weight_bytes_per_rank"] = column(loaded, 0);
 
   RunContext ctx{spec, exp.model_config, *model, *attention, world, out_dir, writer, prov, {}};
+  ctx.data_parallel = &grid.dp();
   exp.task->run(ctx);
+  const at::Tensor done = gather_rank_memory(world, model->weight_bytes(), bytes_read);
+  for (int64_t r = 0; r < done.size(0); ++r)
+    log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / mib, " MiB");
 }
 
 }  // namespace lminf

@@ -30,6 +30,9 @@ struct RunContext {
   bool writer = true;       // this rank writes outputs and prints progress (rank 0)
   nlohmann::json provenance;  // resolved config, model, git revision, world size, dtype
   ObserverSet observers;
+  // This rank's data-parallel group (one rank per model replica; rank = which replica). Tasks give
+  // each replica a disjoint share of the work and merge over it. Null: a single replica.
+  Communicator* data_parallel = nullptr;
 };
 
 // What a task that produces a model (instead of reading one) gets: no model is loaded for it.

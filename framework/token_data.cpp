@@ -53,4 +53,21 @@ std::vector<std::vector<int64_t>> read_id_file(const std::filesystem::path& path
   return seqs;
 }
 
+void truncate_tokens(std::vector<int64_t>& seq, int64_t max_length, const std::string& mode) {
+  if (mode != "right" && mode != "left" && mode != "center")
+    fail("truncation \"", mode, "\" is not one of left, right, center");
+  const int64_t n = static_cast<int64_t>(seq.size());
+  if (max_length < 0) fail("truncation: max_length ", max_length, " < 0");
+  if (n <= max_length) return;
+  if (mode == "right") {
+    seq.resize(static_cast<size_t>(max_length));
+  } else if (mode == "left") {
+    seq.erase(seq.begin(), seq.begin() + (n - max_length));
+  } else {
+    // Python: ids[:m // 2] + ids[-m // 2:], where -m // 2 rounds down, so the tail gets ceil(m / 2).
+    const int64_t head = max_length / 2, tail = max_length - head;
+    seq.erase(seq.begin() + head, seq.begin() + (n - tail));
+  }
+}
+
 }  // namespace lminf

@@ -20,4 +20,12 @@ struct IdFileOptions {
 // an id outside the vocabulary, or a file without sequences.
 std::vector<std::vector<int64_t>> read_id_file(const std::filesystem::path& path, const IdFileOptions& opts);
 
+// Cuts `seq` to at most max_length tokens (LM-Infinite's Model_Base.tokenize, spec section 2.10):
+//   right:  keep the first max_length tokens
+//   left:   keep the last max_length tokens
+//   center: keep the first max_length/2 (rounded down) and the last max_length/2 (rounded up) tokens
+// A BOS at the front counts as a token (left and center keep it only if it falls in the kept part).
+// Throws for any other mode.
+void truncate_tokens(std::vector<int64_t>& seq, int64_t max_length, const std::string& mode);
+
 }  // namespace lminf

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "attention/attention_variant.h"
+#include "framework/checkpoint.h"
 #include "framework/kv_cache.h"
 #include "framework/model_config.h"
 #include "framework/observer.h"
@@ -60,6 +61,8 @@ class CausalLM {
 // model. Each tensor-parallel rank reads only its slices.
 std::unique_ptr<CausalLM> load_model(const std::filesystem::path& dir, const ModelConfig& config,
                                      const LoadOptions& opts);
+// The same from an opened checkpoint (the caller reads ckpt.bytes_read() afterwards).
+std::unique_ptr<CausalLM> load_model(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts);
 
 // "float32" | "bfloat16" | "float16" -> dtype; throws naming `key` otherwise.
 at::ScalarType parse_dtype(const std::string& name, const std::string& key);

@@ -41,7 +41,9 @@ LlamaModel::LlamaModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOp
                                                  config.vocab_size, tp);
   if (!problem.empty()) fail(config.source.string(), ": cannot shard over ", tp, " ranks: ", problem);
   heads_ = head_shard(config.n_head, config.n_head_kv, rank, tp);
-  ffn_ = even_shard(config.intermediate_size, rank, tp, "intermediate_size");
+  // The MLP rows need not split evenly (172 over 8 ranks: 22 or 21 rows): gate/up rows and down
+  // columns of one rank pair up, and the down projection's partial sums all have shape [.., hidden].
+  ffn_ = balanced_shard(config.intermediate_size, rank, tp, "intermediate_size");
   vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
 
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;

@@ -19,7 +19,7 @@ struct LlamaLayer {
   at::Tensor wo;                     // [hidden, H_local*D] (row-parallel)
   at::Tensor bo;                     // [hidden] or undefined
   at::Tensor mlp_norm;               // [hidden]
-  at::Tensor w_gate, w_up;           // [I_local, hidden] (column-parallel)
+  at::Tensor w_gate, w_up;           // [I_local, hidden] (column-parallel; I_local = I/tp, +1 on the first I%tp ranks)
   at::Tensor b_gate, b_up;           // [I_local] or undefined (mlp_bias)
   at::Tensor w_down;                 // [hidden, I_local] (row-parallel)
   at::Tensor b_down;                 // [hidden] or undefined

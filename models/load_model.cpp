@@ -8,10 +8,14 @@ namespace lminf {
 std::unique_ptr<CausalLM> load_model(const std::filesystem::path& dir, const ModelConfig& config,
                                      const LoadOptions& opts) {
   Checkpoint ckpt = Checkpoint::open(dir);
+  return load_model(ckpt, config, opts);
+}
+
+std::unique_ptr<CausalLM> load_model(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts) {
   if (config.model_type == "llama" || config.model_type == "mistral") {
     return std::make_unique<LlamaModel>(ckpt, config, opts);
   }
-  fail(dir.string(), "/config.json: model_type \"", config.model_type,
+  fail(ckpt.dir().string(), "/config.json: model_type \"", config.model_type,
        "\" is not supported (supported: llama, mistral)");
 }
 

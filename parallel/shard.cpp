@@ -1,5 +1,6 @@
 #include "parallel/shard.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "framework/error.h"
@@ -13,6 +14,14 @@ Shard even_shard(int64_t n, int rank, int size, const std::string& what) {
          "): choose a tensor_parallel size that divides it");
   const int64_t len = n / size;
   return Shard{rank * len, len};
+}
+
+Shard balanced_shard(int64_t n, int rank, int size, const std::string& what) {
+  if (size <= 0 || rank < 0 || rank >= size) fail("balanced_shard: rank ", rank, " outside [0, ", size, ")");
+  if (n < size)
+    fail(what, " (", n, ") is smaller than parallel.tensor_parallel (", size, "): choose a smaller tensor_parallel");
+  const int64_t base = n / size, extra = n % size;
+  return Shard{rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
 }
 
 HeadShard head_shard(int64_t n_head, int64_t n_head_kv, int rank, int tp) {
@@ -48,8 +57,9 @@ std::string tp_incompatibility(int64_t n_head, int64_t n_head_kv, int64_t interm
   if (n_head_kv % tp != 0 && tp % n_head_kv != 0)
     os << "num_key_value_heads (" << n_head_kv << ") neither divides nor is divisible by tensor_parallel (" << tp
        << "); ";
-  if (intermediate_size % tp != 0)
-    os << "intermediate_size (" << intermediate_size << ") is not divisible by tensor_parallel (" << tp << "); ";
+  // The MLP splits unevenly when it must (balanced_shard); it only needs a row per rank.
+  if (intermediate_size < tp)
+    os << "intermediate_size (" << intermediate_size << ") is smaller than tensor_parallel (" << tp << "); ";
   if (vocab_size % tp != 0)
     os << "vocab_size (" << vocab_size << ") is not divisible by tensor_parallel (" << tp << "); ";
   std::string s = os.str();

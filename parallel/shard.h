@@ -18,6 +18,12 @@ struct Shard {
 // Splits n items evenly over `size` ranks; throws naming `what` when n % size != 0.
 Shard even_shard(int64_t n, int rank, int size, const std::string& what);
 
+// Splits n items over `size` ranks as evenly as possible: the first n % size ranks hold one item
+// more (intermediate_size 172 over 8 ranks: 4 x 22 then 4 x 21). Throws naming `what` when n < size.
+// Used where the split is local to a rank pair of column- and row-parallel weights (the MLP), so
+// nothing needs equal shapes across ranks.
+Shard balanced_shard(int64_t n, int rank, int size, const std::string& what);
+
 // Attention heads of rank `rank` under tensor parallelism `tp`: query heads split evenly; key/value
 // heads split when divisible by tp, otherwise replicated so each rank holds the kv heads its query
 // heads read (GQA with tp > n_head_kv).

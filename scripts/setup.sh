@@ -13,6 +13,11 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin   # mpirun, tensor parallelism on CPU
   libgtest-dev libgmock-dev    # tests
   libzstd-dev             # jsonl.zst datasets
+  libsentencepiece-dev    # SentencePiece tokenizer.model (loaded through a dlmopen shim, docs/tokenizers.md)
+  sentencepiece           # spm_encode / spm_decode: the tests compare against them
+  libpcre2-dev            # Unicode regexes of tokenizer.json pre-tokenizers
+  libunistring-dev        # Unicode normalization (NFC, NFKC) of tokenizer.json normalizers
+  nodejs                  # tokenizer golden tests (npm packages fetched at test time; they skip without)
   gnuplot-nox             # lminf analyze plots
 )
 
@@ -22,6 +27,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm for the tokenizer goldens: Debian's package, unless a nodejs that bundles npm (NodeSource)
+# already provides the command (the two packages conflict).
+if ! command -v npm > /dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"

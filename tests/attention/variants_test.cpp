@@ -126,14 +126,19 @@ TEST(Lambda, MatchesRuleReference) {
       lambda_config(8, 3, 3, {5, 9}),               // D < L
       lambda_config(6, 2, 11, {4, 8}),              // D > L: D_eff = min(D, K-1)
       lambda_config(1, 2, 1, {3, 2}),               // L = 1: each token sees itself and the starting tokens
+      // The online path (key tiles merged by a running softmax): G > block_k, or W > 16 x block_k.
+      lambda_config(8, 3, 8, {5, 2}),
+      lambda_config(40, 2, 40, {7, 2}),
   };
   for (const auto& c : configs)
     for (const auto& s : shapes_around(c.window)) check_against_rule(c, s, at::kDouble, 1e-10);
   check_against_rule(configs[0], {2, 4, 2, 29, 16}, at::kFloat, 5e-5);
+  check_against_rule(configs[8], {2, 4, 2, 29, 16}, at::kFloat, 5e-5);
 }
 
 TEST(Lambda, BFloat16CloseToReference) {
   check_against_rule(lambda_config(8, 2, 8, {5, 7}), {1, 4, 2, 30, 16}, at::kBFloat16, 4e-2);
+  check_against_rule(lambda_config(8, 3, 8, {5, 2}), {1, 4, 2, 30, 16}, at::kBFloat16, 4e-2);
 }
 
 TEST(Streaming, MatchesRuleReference) {
@@ -143,6 +148,7 @@ TEST(Streaming, MatchesRuleReference) {
       streaming_config(3, 1, {3, 5}),     // the window is the query alone
       streaming_config(30, 4, {4, 6}),    // more sinks than tokens
       streaming_config(4, 8, {256, 1024}),
+      streaming_config(3, 6, {4, 2}),     // the online path
   };
   for (const auto& c : configs)
     for (const auto& s : shapes_around(c.window)) check_against_rule(c, s, at::kDouble, 1e-10);

@@ -14,6 +14,28 @@ TEST(Shard, EvenSplitAndError) {
   EXPECT_THROW(even_shard(10, 0, 4, "intermediate_size"), Error);
 }
 
+TEST(Shard, BalancedSplitCoversEveryRowOnce) {
+  for (int64_t n : {172, 11008, 9, 8}) {
+    for (int size : {1, 2, 3, 4, 8}) {
+      int64_t next = 0, lo = n, hi = 0;
+      for (int r = 0; r < size; ++r) {
+        Shard s = balanced_shard(n, r, size, "intermediate_size");
+        EXPECT_EQ(s.start, next) << n << " over " << size;
+        next = s.start + s.length;
+        lo = std::min(lo, s.length);
+        hi = std::max(hi, s.length);
+      }
+      EXPECT_EQ(next, n);
+      EXPECT_LE(hi - lo, 1);
+      if (n % size == 0) EXPECT_EQ(balanced_shard(n, size - 1, size, "x").start, even_shard(n, size - 1, size, "x").start);
+    }
+  }
+  EXPECT_EQ(balanced_shard(172, 3, 8, "i").length, 22);
+  EXPECT_EQ(balanced_shard(172, 4, 8, "i").start, 88);
+  EXPECT_EQ(balanced_shard(172, 4, 8, "i").length, 21);
+  EXPECT_THROW(balanced_shard(3, 0, 4, "intermediate_size"), Error);
+}
+
 TEST(Shard, GqaSplitsOrReplicatesKvHeads) {
   // 8 query heads, 4 kv heads (stories260k). tp=2: split; tp=8: one query head per rank, kv replicated.
   auto s = head_shard(8, 4, 1, 2);
@@ -28,7 +50,8 @@ TEST(Shard, GqaSplitsOrReplicatesKvHeads) {
   }
   // Multi-query: every rank holds the single kv head.
   EXPECT_EQ(head_shard(6, 1, 2, 3).kv.start, 0);
-  EXPECT_EQ(tp_incompatibility(8, 4, 172, 512, 8), "intermediate_size (172) is not divisible by tensor_parallel (8)");
+  EXPECT_EQ(tp_incompatibility(8, 4, 172, 512, 8), "");  // the MLP splits unevenly (balanced_shard)
+  EXPECT_EQ(tp_incompatibility(8, 4, 4, 512, 8), "intermediate_size (4) is smaller than tensor_parallel (8)");
   EXPECT_EQ(tp_incompatibility(8, 4, 172, 512, 2), "");
   EXPECT_NE(tp_incompatibility(8, 4, 172, 512, 3).find("num_attention_heads"), std::string::npos);
 }
