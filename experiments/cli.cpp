@@ -116,12 +116,7 @@ int cmd_run(const Args& a, MpiRuntime& mpi) {
   ls.rank = world->rank();
   ls.world = world->size();
   set_log_settings(ls);
-  LoadedExperiment exp = load_experiment(a.positional[1], a.all("set"), world->size());
-  if (a.has("dry-run")) {
-    if (world->rank() == 0) std::cout << to_yaml_string(exp.resolved);
-    return 0;
-  }
-  run_experiment(exp, *world);
+  run_file(a.positional[1], a.all("set"), *world, a.has("dry-run"));
   return 0;
 }
 
@@ -212,29 +207,6 @@ int cmd_generate(const Args& a) {
   return 0;
 }
 
-int cmd_analyze(const Args& a) {
-  a.allow({"out", "label", "ema", "first-tokens", "head", "bin", "no-plots", "overwrite"}, "analyze");
-  if (a.positional.size() < 2)
-    fail("usage: lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N] "
-         "[--head H] [--bin B] [--no-plots] [--overwrite]");
-  AnalyzeOptions o;
-  for (size_t i = 1; i < a.positional.size(); ++i) o.inputs.push_back(a.positional[i]);
-  o.labels = a.all("label");
-  o.out_dir = a.get("out", "");
-  o.ema_gamma = a.get_double("ema", o.ema_gamma);
-  o.first_tokens = a.get_int("first-tokens", o.first_tokens);
-  if (a.has("head")) o.head = a.get_int("head", 0);
-  o.position_bin = a.get_int("bin", 0);
-  o.plots = !a.has("no-plots");
-  o.overwrite = a.has("overwrite");
-  const nlohmann::json s = analyze(o);
-  for (const auto& f : s["tables"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
-  for (const auto& f : s["plots"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
-  if (s.contains("plots_skipped")) std::cerr << "plots skipped: " << s["plots_skipped"].get<std::string>() << "\n";
-  std::cout << (o.out_dir / "summary.json").string() << "\n";
-  return 0;
-}
-
 bool parse_bool_flag(const Args& a, const std::string& name, bool fallback) {
   const std::string v = a.get(name, fallback ? "true" : "false");
   if (v == "true") return true;
@@ -293,6 +265,29 @@ int cmd_train_tokenizer(const Args& a) {
   return 0;
 }
 
+int cmd_analyze(const Args& a) {
+  a.allow({"out", "label", "ema", "first-tokens", "head", "bin", "no-plots", "overwrite"}, "analyze");
+  if (a.positional.size() < 2)
+    fail("usage: lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N] "
+         "[--head H] [--bin B] [--no-plots] [--overwrite]");
+  AnalyzeOptions o;
+  for (size_t i = 1; i < a.positional.size(); ++i) o.inputs.push_back(a.positional[i]);
+  o.labels = a.all("label");
+  o.out_dir = a.get("out", "");
+  o.ema_gamma = a.get_double("ema", o.ema_gamma);
+  o.first_tokens = a.get_int("first-tokens", o.first_tokens);
+  if (a.has("head")) o.head = a.get_int("head", 0);
+  o.position_bin = a.get_int("bin", 0);
+  o.plots = !a.has("no-plots");
+  o.overwrite = a.has("overwrite");
+  const nlohmann::json s = analyze(o);
+  for (const auto& f : s["tables"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
+  for (const auto& f : s["plots"]) std::cout << (o.out_dir / f.get<std::string>()).string() << "\n";
+  if (s.contains("plots_skipped")) std::cerr << "plots skipped: " << s["plots_skipped"].get<std::string>() << "\n";
+  std::cout << (o.out_dir / "summary.json").string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::string cli_usage() {
@@ -310,15 +305,15 @@ std::string cli_usage() {
          "  lminf random-model PRESET DIR [--seed N] [--shards N] [--storage float32|bfloat16|float16]\n"
          "                                   write a random Llama checkpoint (presets: tiny, llama-110m)\n"
          "  lminf random-ids FILE --vocab V [--sequences N] [--length L] [--min-length M] [--seed S]\n"
-         "  lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N]\n"
-         "                [--head H] [--bin B] [--no-plots] [--overwrite]\n"
-         "                                   factor analyses of dumps / perplexity outputs (docs/analysis.md)\n"
          "  lminf tokenize DIR [--no-special-tokens] [--decode]\n"
          "                                   text on stdin -> token ids on stdout (ids -> text with --decode);\n"
          "                                   DIR: a model or tokenizer folder (docs/tokenizers.md)\n"
          "  lminf train-tokenizer OUT_DIR INPUT... [--vocab-size N] [--model-type bpe|unigram]\n"
          "                 [--byte-fallback true|false] [--character-coverage X] [--normalization NAME] [--spm key=value]\n"
          "                                   train a SentencePiece tokenizer.model on text files, folders or globs\n"
+         "  lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N]\n"
+         "                [--head H] [--bin B] [--no-plots] [--overwrite]\n"
+         "                                   factor analyses of dumps / perplexity outputs (docs/analysis.md)\n"
          "  lminf version\n"
          "\n"
          "global options: --log-level debug|info|warn|error\n";
@@ -353,9 +348,9 @@ int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
   if (cmd == "generate") return cmd_generate(a);
   if (cmd == "random-model") return cmd_random_model(a);
   if (cmd == "random-ids") return cmd_random_ids(a);
-  if (cmd == "analyze") return cmd_analyze(a);
   if (cmd == "tokenize") return cmd_tokenize(a);
   if (cmd == "train-tokenizer") return cmd_train_tokenizer(a);
+  if (cmd == "analyze") return cmd_analyze(a);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "lminf " << version() << " (" << git_revision() << ")\n";
     return 0;

@@ -88,6 +88,7 @@ struct ExperimentSpec {
   ParallelSpec parallel;
   OutputSpec output;
   YAML::Node task;  // validated by the task chosen by task.type
+  YAML::Node sweep;  // optional: points of overrides, each run into its own folder (experiments/sweep.h)
   DumpSpec dump;    // optional factor dumps of any task
 
   template <class V>
@@ -101,6 +102,7 @@ struct ExperimentSpec {
     v("parallel", parallel, "tensor and data parallelism (under mpirun)");
     v("output", output, "where results go");
     v("task", task, "what to compute; keys depend on task.type (see `lminf keys`)", Required{});
+    v("sweep", sweep, "optional grid/points of overrides; each point runs into output.dir/<point> (docs/yaml.md)");
     v("dump", dump, "optional: attention logits, entropy and positional features of the run, to HDF5 (docs/hdf5.md)");
   }
 };

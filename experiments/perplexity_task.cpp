@@ -115,7 +115,7 @@ void PerplexityTask::run(RunContext& ctx) {
   const int64_t rows = (n + n_dp - 1) / n_dp;
   at::Tensor part = at::full({rows, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   Progress progress("perplexity", my_tokens, "tok", ctx.writer);
-  auto dump = FactorDump::open(ctx, longest);  // null without a dump section (refused with data_parallel > 1)
+  auto dump = FactorDump::open(ctx, longest);  // null without a dump section
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
   const int64_t n_mine = static_cast<int64_t>(mine.size());
   for (int64_t start = 0; start < n_mine; start += spec_.batch_size) {
@@ -140,9 +140,8 @@ void PerplexityTask::run(RunContext& ctx) {
     if (dump) {
       std::vector<int64_t> batch_seqs, batch_lens;
       for (int64_t b = 0; b < bsz; ++b) {
-        const int64_t i = mine[static_cast<size_t>(start + b)];
-        batch_seqs.push_back(i);
-        batch_lens.push_back(lengths[static_cast<size_t>(i)]);
+        batch_seqs.push_back(mine[static_cast<size_t>(start + b)]);
+        batch_lens.push_back(lengths[static_cast<size_t>(mine[static_cast<size_t>(start + b)])]);
       }
       dump->begin_batch(batch_seqs, batch_lens);
     }
@@ -166,7 +165,6 @@ void PerplexityTask::run(RunContext& ctx) {
     for (int64_t i = 0; i < n; ++i) nll[i].copy_(all[(i % n_dp) * rows + i / n_dp]);
   }
   const double elapsed = progress.elapsed_s();
-  if (dump) dump->finish();
 
   if (!ctx.writer) return;
   nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);

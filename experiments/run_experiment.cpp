@@ -3,10 +3,12 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <iostream>
 #include <ctime>
 
 #include "attention/registry.h"
 #include "experiments/outputs.h"
+#include "experiments/sweep.h"
 #include "experiments/sequence_source.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -235,6 +237,63 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   const at::Tensor done = gather_rank_memory(world, model->weight_bytes(), bytes_read);
   for (int64_t r = 0; r < done.size(0); ++r)
     log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / mib, " MiB");
+}
+
+void run_file(const std::string& file, const std::vector<std::string>& overrides, Communicator& world, bool dry_run) {
+  SpecSource src;
+  src.file = file;
+  YAML::Node root = load_yaml_file(file);
+  if (root.IsMap())
+    for (const auto& o : overrides) apply_override(root, o, src);
+  const YAML::Node sweep = root.IsMap() ? root["sweep"] : YAML::Node();
+  if (!sweep || sweep.IsNull()) {
+    LoadedExperiment exp = load_experiment(file, overrides, world.size());
+    if (dry_run) {
+      if (world.rank() == 0) std::cout << to_yaml_string(exp.resolved);
+      return;
+    }
+    run_experiment(exp, world);
+    return;
+  }
+  const std::vector<SweepPoint> points = expand_sweep(sweep, file);
+  // Validate every point before running any, so a typo in the last point does not waste the first.
+  LoadedExperiment base = load_experiment(file, [&] {
+    auto o = overrides;
+    o.push_back("sweep=null");
+    return o;
+  }(), world.size());
+  const fs::path base_dir = base.spec.output.dir;
+  std::vector<std::vector<std::string>> point_overrides;
+  for (const auto& p : points) {
+    std::vector<std::string> o = overrides;
+    for (const auto& [k, v] : p.overrides) o.push_back(k + "=" + v);
+    o.push_back("sweep=null");
+    o.push_back("output.dir=" + (base_dir / sweep_folder_name(p)).string());
+    LoadedExperiment check = load_experiment(file, o, world.size());
+    if (dry_run && world.rank() == 0) std::cout << "# point " << p.name << "\n" << to_yaml_string(check.resolved);
+    point_overrides.push_back(o);
+  }
+  if (dry_run) return;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const fs::path dir = base_dir / sweep_folder_name(points[i]);
+    if (!base.spec.output.overwrite && fs::exists(dir / "results.json")) {
+      log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name, " already complete in ", dir.string(),
+               " (skipped)");
+      continue;
+    }
+    log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name);
+    // An incomplete point (killed before results.json) is redone from scratch.
+    std::vector<std::string> o = point_overrides[i];
+    o.push_back("output.overwrite=true");
+    LoadedExperiment exp = load_experiment(file, o, world.size());
+    run_experiment(exp, world);
+  }
+  if (world.rank() == 0) {
+    fs::create_directories(base_dir);
+    const std::string md = write_sweep_table(base_dir, points);
+    std::cout << "\n" << md;
+    log_info("sweep: table written to ", (base_dir / "sweep.md").string(), " and sweep.csv");
+  }
 }
 
 }  // namespace lminf

@@ -27,4 +27,8 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
 // Runs a loaded experiment: writes config.yaml before any compute, loads the model, runs the task.
 void run_experiment(LoadedExperiment& exp, Communicator& world);
 
+// `lminf run`: the experiment, or, when it has a `sweep:` section, every point of the sweep into
+// output.dir/<point> (completed points skipped unless output.overwrite), then the combined table.
+void run_file(const std::string& file, const std::vector<std::string>& overrides, Communicator& world, bool dry_run);
+
 }  // namespace lminf

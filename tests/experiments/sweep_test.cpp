@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "experiments/sweep.h"
 #include "framework/error.h"
 #include "support/test_support.h"
@@ -42,6 +44,43 @@ TEST(Sweep, TableHasOneRowPerPointAndMarksMissing) {
   EXPECT_NE(md.find("| lambda | not run | not run |"), std::string::npos) << md;
   const std::string csv = lminf::testing::read_text(d / "sweep.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "attention.variant,mean_nll,ppl,nll@0-63");
+}
+
+}  // namespace
+}  // namespace lminf
+
+#include "experiments/run_experiment.h"
+#include "models/random_checkpoint.h"
+#include "parallel/communicator.h"
+
+namespace lminf {
+namespace {
+
+TEST(SweepRun, RunsEveryPointThenSkipsCompletedOnes) {
+  TempDir d;
+  write_random_llama(d / "model", llama_preset("tiny"), 2);
+  write_text(d / "data.ids", "5 6 7 8 9 10 11 12 13 14 15 16\n20 21 22 23 24 25 26 27\n");
+  write_text(d / "sweep.yaml", "name: s\nmodel: {path: " + (d / "model").string() + "}\ndata: {path: " +
+                                   (d / "data.ids").string() + "}\ntask: {type: perplexity, bucket: 4}\noutput: {dir: " +
+                                   (d / "out").string() + "}\nsweep: {points: [{attention.variant: vanilla}, "
+                                   "{attention.variant: streaming, attention.start_size: 1}, {attention.variant: streaming, "
+                                   "attention.start_size: 1, attention.recent_size: 3}]}\n");
+  LocalCommunicator world;
+  run_file((d / "sweep.yaml").string(), {}, world, false);
+  for (const char* f : {"variant-vanilla", "variant-streaming_start_size-1", "variant-streaming_start_size-1_recent_size-3"})
+    EXPECT_TRUE(std::filesystem::exists(d / "out" / f / "results.json")) << f;
+  const std::string md = lminf::testing::read_text(d / "out" / "sweep.md");
+  EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), 5) << md;
+  // The window of 3 changes the NLL; the default window (longer than the data) does not.
+  auto nll = [&](const char* f) {
+    return nlohmann::json::parse(lminf::testing::read_text(d / "out" / f / "results.json"))["mean_nll"].get<double>();
+  };
+  EXPECT_NEAR(nll("variant-vanilla"), nll("variant-streaming_start_size-1"), 1e-5);
+  EXPECT_GT(std::abs(nll("variant-vanilla") - nll("variant-streaming_start_size-1_recent_size-3")), 1e-4);
+  // Re-run: completed points are skipped (their files untouched).
+  const auto before = std::filesystem::last_write_time(d / "out" / "variant-vanilla" / "results.json");
+  run_file((d / "sweep.yaml").string(), {}, world, false);
+  EXPECT_EQ(std::filesystem::last_write_time(d / "out" / "variant-vanilla" / "results.json"), before);
 }
 
 }  // namespace
