@@ -6,6 +6,7 @@
 
 #include "experiments/factor_dump.h"
 #include "experiments/outputs.h"
+#include "experiments/sequence_source.h"
 #include "framework/error.h"
 #include "framework/h5_file.h"
 #include "framework/logging.h"
@@ -25,12 +26,12 @@ std::vector<std::string> AttentionDumpTask::problems(const ExperimentSpec& spec,
 }
 
 std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
-                                                 int64_t bos) {
+                                                 int64_t bos, const std::string& truncation) {
   std::vector<std::vector<int64_t>> out;
   if (!spec.concatenate) {
     for (auto& s : seqs) {
       if (bos >= 0) s.insert(s.begin(), bos);
-      if (static_cast<int64_t>(s.size()) > spec.max_length) s.resize(static_cast<size_t>(spec.max_length));
+      truncate_tokens(s, spec.max_length, truncation);
       out.push_back(std::move(s));
     }
   } else {
@@ -54,11 +55,12 @@ std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t
 
 void AttentionDumpTask::run(RunContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
-  IdFileOptions io;
-  io.vocab_size = ctx.model_config.vocab_size;
-  io.max_sequences = es.data.max_sequences;
-  auto seqs = dump_sequences(read_id_file(es.data.path, io), spec_,
-                             es.data.prepend_bos ? ctx.model_config.bos_token_id : -1);
+  // Documents without BOS (any data.format); dump_sequences adds it per sequence or per piece.
+  DataSpec data = es.data;
+  data.prepend_bos = false;
+  auto source = open_sequence_source(data, ctx.model_config);
+  auto seqs = dump_sequences(read_all_sequences(*source, data), spec_,
+                             es.data.prepend_bos ? ctx.model_config.bos_token_id : -1, es.data.truncation);
   const int64_t n = static_cast<int64_t>(seqs.size());
   int64_t longest = 0, total_tokens = 0;
   for (const auto& s : seqs) {

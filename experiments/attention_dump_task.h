@@ -20,7 +20,7 @@ struct AttentionDumpSpec {
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
-    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are truncated on the right", Min{2});
+    v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("concatenate", concatenate,
       "join all sequences into one stream and cut it into pieces of exactly max_length tokens (one BOS at the "
       "start of each when data.prepend_bos; a trailing partial piece is dropped)");
@@ -46,9 +46,10 @@ class AttentionDumpTask final : public Task {
   AttentionDumpSpec spec_;
 };
 
-// The task's sequences: each truncated to max_length, or (concatenate) the stream of all sequences
-// cut into pieces of max_length tokens, each led by `bos` when bos >= 0.
+// The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to
+// max_length as data.truncation says, or (concatenate) the stream of all documents cut into pieces
+// of max_length tokens, each led by `bos`.
 std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
-                                                 int64_t bos);
+                                                 int64_t bos, const std::string& truncation);
 
 }  // namespace lminf

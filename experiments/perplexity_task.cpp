@@ -166,6 +166,7 @@ void PerplexityTask::run(RunContext& ctx) {
     for (int64_t i = 0; i < n; ++i) nll[i].copy_(all[(i % n_dp) * rows + i / n_dp]);
   }
   const double elapsed = progress.elapsed_s();
+  if (dump) dump->finish();  // whole-run records; rank 0 commits the file
 
   if (!ctx.writer) return;
   nlohmann::json summary = summarize_nll(nll, lengths, spec_.bucket);
