@@ -155,7 +155,6 @@ void PerplexityTask::run(RunContext& ctx) {
     progress.add(batch_tokens);
   }
   progress.finish();
-  if (dump) dump->finish();
 
   // Merge once: every replica's rows, gathered [dp * rows, longest]; sequence i is row i / dp of
   // replica i % dp.
