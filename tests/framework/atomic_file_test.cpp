@@ -13,28 +13,11 @@
 
 namespace lminf {
 namespace {
+using lminf::testing::error_of;
 namespace fs = std::filesystem;
 using testing::read_text;
 using testing::TempDir;
 using testing::write_text;
-
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The message of the lminf::Error that `f` throws ("" if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(WriteFileAtomic, WritesAndReplaces) {
   TempDir dir;
@@ -47,7 +30,7 @@ TEST(WriteFileAtomic, WritesAndReplaces) {
   EXPECT_EQ(read_text(p), big);
   write_file_atomic(p, "");
   EXPECT_EQ(read_text(p), "");
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"results.json"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"results.json"});
 }
 
 TEST(WriteFileAtomic, FailureNamesPathAndLeavesNoTemp) {
@@ -58,7 +41,7 @@ TEST(WriteFileAtomic, FailureNamesPathAndLeavesNoTemp) {
   EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("Not a directory"), std::string::npos) << msg;
   EXPECT_NE(msg.find("writable"), std::string::npos) << msg;
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"blocker"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"blocker"});
 }
 
 TEST(WriteFileAtomic, FailedRenameRemovesTemp) {
@@ -67,7 +50,7 @@ TEST(WriteFileAtomic, FailedRenameRemovesTemp) {
   write_text(dir / "out" / "keep", "k");  // a non-empty folder cannot be replaced by a file
   std::string msg = error_of([&] { write_file_atomic(dir / "out", "x"); });
   EXPECT_NE(msg.find((dir / "out").string()), std::string::npos) << msg;
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"out"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"out"});
   EXPECT_EQ(read_text(dir / "out" / "keep"), "k");
 }
 
@@ -81,7 +64,7 @@ TEST(AtomicPath, UncommittedLeavesNothing) {
     EXPECT_EQ(out.temp_path().filename().string(), ".acts.h5.tmp-" + std::to_string(::getpid()));
     write_text(out.temp_path(), "partial");
   }
-  EXPECT_TRUE(entries(dir.path()).empty());
+  EXPECT_TRUE(testing::dir_entries(dir.path()).empty());
 }
 
 TEST(AtomicPath, UncommittedKeepsAnOldFinalFile) {
@@ -91,7 +74,7 @@ TEST(AtomicPath, UncommittedKeepsAnOldFinalFile) {
     AtomicPath out(dir / "acts.h5");
     write_text(out.temp_path(), "new, unfinished");
   }
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"acts.h5"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"acts.h5"});
   EXPECT_EQ(read_text(dir / "acts.h5"), "old");
 }
 
@@ -103,7 +86,7 @@ TEST(AtomicPath, CommitRenamesOntoFinal) {
   out.commit();
   EXPECT_TRUE(out.committed());
   EXPECT_EQ(read_text(dir / "acts.h5"), "new");
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"acts.h5"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"acts.h5"});
   EXPECT_NE(error_of([&] { out.commit(); }), "");  // once only
 }
 
@@ -119,7 +102,7 @@ TEST(AtomicPath, MoveTransfersOwnership) {
   ASSERT_TRUE(fs::exists(b.temp_path()));
   b.commit();
   EXPECT_EQ(read_text(dir / "x.bin"), "data");
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"x.bin"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"x.bin"});
 }
 
 TEST(AtomicPath, CommitWithoutTempNamesThePath) {
@@ -135,7 +118,7 @@ TEST(AtomicEnsureWritableDir, CreatesNestedFoldersAndLeavesNoProbe) {
   fs::path out = dir / "runs" / "a" / "b";
   ensure_writable_dir(out, "output.dir");
   EXPECT_TRUE(fs::is_directory(out));
-  EXPECT_TRUE(entries(out).empty());
+  EXPECT_TRUE(testing::dir_entries(out).empty());
   ensure_writable_dir(out, "output.dir");  // existing folder: fine
 }
 

@@ -21,26 +21,10 @@
 
 namespace lminf {
 namespace {
+using lminf::testing::error_of;
 namespace fs = std::filesystem;
 using testing::TempDir;
 using testing::write_text;
-
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
@@ -268,17 +252,17 @@ TEST(H5Writer, UncommittedLeavesNoFileAndNoTemp) {
     auto ext = w.create_extendible("e", at::kFloat, {3}, 8);
     ext.append(at::randn({5, 3}));
     w.flush();
-    EXPECT_EQ(entries(dir.path()).size(), 1u);  // the temporary
+    EXPECT_EQ(testing::dir_entries(dir.path()).size(), 1u);  // the temporary
     EXPECT_FALSE(fs::exists(dir / "t.h5"));
   }
-  EXPECT_TRUE(entries(dir.path()).empty());
+  EXPECT_TRUE(testing::dir_entries(dir.path()).empty());
 
   write_text(dir / "t.h5", "an old result");  // an old file survives an abandoned writer
   {
     H5Writer w(dir / "t.h5");
     w.write("a", at::zeros({1}));
   }
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"t.h5"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"t.h5"});
   EXPECT_EQ(testing::read_text(dir / "t.h5"), "an old result");
 
   {  // committed: only the final file
@@ -286,7 +270,7 @@ TEST(H5Writer, UncommittedLeavesNoFileAndNoTemp) {
     w.write("a", at::ones({3}));
     w.commit();
   }
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"t.h5"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"t.h5"});
   expect_identical(H5Reader(dir / "t.h5").read("a"), at::ones({3}), "committed");
 }
 
@@ -299,7 +283,7 @@ TEST(H5Writer, CannotCreateFileNamesPath) {
   EXPECT_TRUE(contains(msg, (dir / "blocker" / "t.h5").string())) << msg;
   msg = error_of([&] { H5Writer::resume_in_place(dir / "none.h5"); });
   EXPECT_TRUE(contains(msg, (dir / "none.h5").string()) && contains(msg, "no such file")) << msg;
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"blocker"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"blocker"});
 }
 
 TEST(H5Extendible, AppendInPiecesEqualsConcatenation) {
@@ -425,7 +409,7 @@ TEST(H5Writer, FlushMakesDataReadableByAnotherProcess) {
   w.flush();
   EXPECT_EQ(read_in_child(file), summary(at::cat({first, second}), 2));
   w.commit();
-  EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"stream.h5"});
+  EXPECT_EQ(testing::dir_entries(dir.path()), std::vector<std::string>{"stream.h5"});
   expect_identical(H5Reader(file).read("acts"), at::cat({first, second}), "after commit");
 }
 

@@ -10,6 +10,7 @@
 
 namespace lminf {
 namespace {
+using lminf::testing::error_of;
 using lminf::testing::read_text;
 using lminf::testing::TempDir;
 using lminf::testing::write_text;
@@ -23,16 +24,6 @@ std::vector<std::string> read_all(DocumentReader& r, std::vector<std::string>* w
     if (where) where->push_back(r.location());
   }
   return docs;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 std::string zstd_frame(const std::string& s, int level = 3) {

@@ -17,19 +17,10 @@
 
 namespace lminf {
 namespace {
+using lminf::testing::error_of;
 using lminf::testing::TempDir;
 using lminf::testing::write_text;
 using json = nlohmann::json;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // ---- UTF-8 ------------------------------------------------------------------------------------
 

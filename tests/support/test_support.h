@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "framework/error.h"
 
 namespace lminf::testing {
 
@@ -31,6 +34,20 @@ std::filesystem::path source_dir();
 int run_command(const std::string& command, std::string* output = nullptr);
 
 std::string read_text(const std::filesystem::path& p);
+
+// The names in a folder, sorted.
+std::vector<std::string> dir_entries(const std::filesystem::path& dir);
+
+// The message of the lminf::Error that `f` throws ("" if it throws none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const lminf::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 void write_text(const std::filesystem::path& p, const std::string& text);
 
 }  // namespace lminf::testing
