@@ -10,7 +10,7 @@
 namespace lminf {
 
 int64_t pick_token(const at::Tensor& logits, const GenerateOptions& opts, uint64_t& rng_state) {
-  at::Tensor z = logits.to(at::kDouble).contiguous();
+  at::Tensor z = logits.to(at::kCPU).to(at::kDouble).contiguous();
   if (!opts.do_sample) return z.argmax().item<int64_t>();
   if (opts.temperature <= 0) fail("generation: temperature must be > 0 when sampling");
   const int64_t V = z.numel();
