@@ -331,32 +331,32 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
   std::unique_ptr<H5Writer> h5;
   std::unique_ptr<H5Writer::Extendible> nll_ds;
   auto write_state = [&](int64_t tokens, int64_t next_token, bool ended) {
-    // Every rank's cache shards, gathered to rank 0 (collective on every rank).
-    std::vector<std::pair<at::Tensor, at::Tensor>> layers;
-    for (int64_t l = 0; l < n_layer; ++l) {
+    std::unique_ptr<H5Writer> st;
+    if (ctx.writer) {
+      st = std::make_unique<H5Writer>(state_path);  // atomic: the old state stays until this one is whole
+      write_provenance_attrs(*st, ctx.provenance, "lminf.stream_state", kStateVersion);
+      st->set_attr("/", "config_hash", config_hash);
+      st->set_attr("/", "resume_config", resume_config);
+      st->set_attr("/", "tokens", tokens);
+      st->set_attr("/", "next_token", next_token);
+      st->set_attr("/", "ended", ended ? 1 : 0);
+      st->set_attr("/", "cursor", stream.cursor().to_vector());
+      st->set_attr("/", "tensor_parallel", tp);
+      st->set_attr("/", "cache_entries", cache.size());
+      st->set_attr("/", "cache_policy", cache.policy().name());
+      acc.save(*st);
+    }
+    // Every rank's cache shards, gathered to rank 0 one layer at a time (collective on every rank).
+    for (int64_t l = 0; l < n_layer && cache.size() > 0; ++l) {
       LayerCache& lc = cache.layer(l);
-      if (lc.size() == 0) break;
-      layers.emplace_back(world.all_gather(lc.keys().contiguous().unsqueeze(0), 0),
-                          world.all_gather(lc.values().contiguous().unsqueeze(0), 0));
+      at::Tensor k = world.all_gather(lc.keys().contiguous().unsqueeze(0), 0);  // [tp, B, Hkv_local, S, D]
+      at::Tensor v = world.all_gather(lc.values().contiguous().unsqueeze(0), 0);
+      if (st) {
+        st->write(layer_path(l, "k"), k);
+        st->write(layer_path(l, "v"), v);
+      }
     }
-    if (!ctx.writer) return;
-    H5Writer st(state_path);  // atomic: the old state stays until this one is whole
-    write_provenance_attrs(st, ctx.provenance, "lminf.stream_state", kStateVersion);
-    st.set_attr("/", "config_hash", config_hash);
-    st.set_attr("/", "resume_config", resume_config);
-    st.set_attr("/", "tokens", tokens);
-    st.set_attr("/", "next_token", next_token);
-    st.set_attr("/", "ended", ended ? 1 : 0);
-    st.set_attr("/", "cursor", stream.cursor().to_vector());
-    st.set_attr("/", "tensor_parallel", tp);
-    st.set_attr("/", "cache_entries", layers.empty() ? int64_t{0} : layers[0].first.size(3));
-    st.set_attr("/", "cache_policy", cache.policy().name());
-    acc.save(st);
-    for (size_t l = 0; l < layers.size(); ++l) {
-      st.write(layer_path(static_cast<int64_t>(l), "k"), layers[l].first);
-      st.write(layer_path(static_cast<int64_t>(l), "v"), layers[l].second);
-    }
-    st.commit();
+    if (st) st->commit();
   };
 
   if (ctx.writer) {
