@@ -261,11 +261,23 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
         if (!fs::exists(nll_path))
           fail("output.dir: ", state_path.string(), " records ", start.tokens, " tokens but ", nll_path.string(),
                " is missing (set output.overwrite: true to start over)");
+        {
+          H5Reader nll(nll_path);
+          if (!nll.has_attr("/", "config_hash") || nll.attr_string("/", "config_hash") != config_hash)
+            fail("output.dir: ", nll_path.string(), " does not belong to ", state_path.string(),
+                 " (set output.overwrite: true to start over)");
+        }
         start.resume = true;
         start.cursor = StreamCursor::from_vector(st.attr_ints("/", "cursor"));
         start.next_token = st.attr_int("/", "next_token");
         start.ended = st.attr_int("/", "ended") != 0;
+        if (start.cursor.position != start.tokens + 1)
+          fail(state_path.string(), ": stream position ", start.cursor.position, " does not follow ", start.tokens,
+               " tokens (a damaged state; set output.overwrite: true to start over)");
         acc.load(st);
+        if (acc.tokens != start.tokens)
+          fail(state_path.string(), ": running sums over ", acc.tokens, " tokens, state at ", start.tokens,
+               " (a damaged state; set output.overwrite: true to start over)");
       }
     } else {
       for (const fs::path& p : {nll_path, ctx.out_dir / "results.json"})
