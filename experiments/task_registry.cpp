@@ -3,6 +3,7 @@
 #include "experiments/attention_dump_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
+#include "experiments/streaming_perplexity_task.h"
 #include "experiments/task.h"
 #include "framework/error.h"
 
@@ -21,6 +22,9 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
       {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
        [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
+      {"streaming_perplexity", "one shuffled stream of the documents through a bounded KV cache; per-token NLL, resumable",
+       [] { return std::make_unique<StreamingPerplexityTask>(); },
+       [] { return describe_spec<StreamingPerplexitySpec>("task"); }},
   };
   return tasks;
 }
