@@ -1,6 +1,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "experiments/attention_dump_task.h"
+#include "experiments/generation_task.h"
+#include "experiments/qa_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
 #include "experiments/task.h"
@@ -21,6 +23,10 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
       {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
        [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
+      {"generation", "greedy continuations at fixed depths scored against the true continuation (BLEU-4, ROUGE-1/2/L)",
+       [] { return std::make_unique<GenerationTask>(); }, [] { return describe_spec<GenerationSpec>("task"); }},
+      {"qa", "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM",
+       [] { return std::make_unique<QaTask>(); }, [] { return describe_spec<QaSpec>("task"); }},
   };
   return tasks;
 }
