@@ -111,6 +111,8 @@ TEST(Bleu, Tokenizer13a) {
   EXPECT_EQ(t, want);
   EXPECT_EQ(tokenize_13a("\"quoted\" a/b"), (Tokens{"\"", "quoted", "\"", "a", "/", "b"}));
   EXPECT_TRUE(tokenize_13a("  \n ").empty());
+  // sacrebleu's 13a as tested in flexeval (tests of flexeval.core.metric.tokenizer.SacreBleuTokenizer).
+  EXPECT_EQ(tokenize_13a("I'm a student."), (Tokens{"I'm", "a", "student", "."}));
 }
 
 }  // namespace
