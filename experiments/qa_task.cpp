@@ -73,16 +73,44 @@ std::vector<QaRecord> read_records(const DataSpec& data) {
   return out;
 }
 
-// The template filled up to and including the first {context_field} field (the whole template
-// when it has no such field): the prompt without what follows the long document.
-std::string text_through_context(const std::string& tmpl, const std::string& context_field,
-                                 const std::map<std::string, std::string>& values, const std::string& where) {
+// The template filled up to the first {context_field} field, without it (through = false) or with
+// it (through = true); the whole template when it has no such field.
+std::string template_prefix(const std::string& tmpl, const std::string& context_field, bool through,
+                            const std::map<std::string, std::string>& values, const std::string& where) {
   const std::string marker = "{" + context_field + "}";
   const size_t at = tmpl.find(marker);
-  return fill_template(at == std::string::npos ? tmpl : tmpl.substr(0, at + marker.size()), values, where);
+  if (at == std::string::npos) return fill_template(tmpl, values, where);
+  return fill_template(tmpl.substr(0, through ? at + marker.size() : at), values, where);
+}
+
+// Number of leading tokens `a` and `b` share.
+size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i;
 }
 
 }  // namespace
+
+std::pair<int64_t, int64_t> document_span(const std::vector<int64_t>& prompt, const std::vector<int64_t>& before,
+                                          const std::vector<int64_t>& through, int64_t min_begin) {
+  const int64_t begin = std::max<int64_t>(min_begin, static_cast<int64_t>(common_prefix(prompt, before)));
+  const int64_t end = std::max<int64_t>(begin, static_cast<int64_t>(common_prefix(prompt, through)));
+  return {begin, end};
+}
+
+bool truncate_span(std::vector<int64_t>& prompt, int64_t begin, int64_t end, int64_t max_length) {
+  const int64_t outside = static_cast<int64_t>(prompt.size()) - (end - begin);
+  const int64_t budget = max_length - outside;
+  if (budget < 2) return false;
+  std::vector<int64_t> doc(prompt.begin() + begin, prompt.begin() + end);
+  truncate_tokens(doc, budget, "center");
+  std::vector<int64_t> out(prompt.begin(), prompt.begin() + begin);
+  out.insert(out.end(), doc.begin(), doc.end());
+  out.insert(out.end(), prompt.begin() + end, prompt.end());
+  prompt = std::move(out);
+  return true;
+}
 
 std::vector<std::string> qa_answers(const json& value, const std::string& where) {
   if (value.is_string()) return {value.get<std::string>()};
@@ -154,13 +182,32 @@ void QaTask::run(RunContext& ctx) {
     const int64_t full_length = static_cast<int64_t>(prompt.size());
     bool question_cut = false;
     if (spec_.max_length > 0 && full_length > spec_.max_length) {
-      const int64_t kept_tail = spec_.truncation == "center" ? spec_.max_length - spec_.max_length / 2
-                                : spec_.truncation == "left" ? spec_.max_length : 0;
-      // Tokens the text after the document adds to the prompt (encoded in place, so boundaries match).
-      const std::string head = text_through_context(spec_.templ, spec_.context_field, values, r.where + ": task.template");
-      const int64_t tail_tokens = static_cast<int64_t>(ids.size()) - static_cast<int64_t>(tokenizer->encode(head, false).size());
-      question_cut = tail_tokens > kept_tail;
-      truncate_tokens(prompt, spec_.max_length, spec_.truncation);
+      // Where the document's tokens start and end inside the prompt: the prompt tokens shared with the
+      // tokenized template text before it, and before-and-including it (so every token kept is one of
+      // the prompt's own, and only the split points depend on tokenization at the two boundaries).
+      const int64_t n_bos = es.data.prepend_bos ? 1 : 0;
+      auto encoded_prefix = [&](bool through) {
+        std::vector<int64_t> t;
+        if (es.data.prepend_bos) t.push_back(bos);
+        const auto x = tokenizer->encode(template_prefix(spec_.templ, spec_.context_field, through, values,
+                                                         r.where + ": task.template"), false);
+        t.insert(t.end(), x.begin(), x.end());
+        return t;
+      };
+      const auto [doc_begin, doc_end] = document_span(prompt, encoded_prefix(false), encoded_prefix(true), n_bos);
+      const int64_t tail_tokens = full_length - doc_end;  // what follows the document: the question
+      if (spec_.truncation == "context") {
+        if (!truncate_span(prompt, doc_begin, doc_end, spec_.max_length)) {
+          // The text around the document alone is too long: cut the whole prompt at its center.
+          question_cut = tail_tokens > spec_.max_length - spec_.max_length / 2;
+          truncate_tokens(prompt, spec_.max_length, "center");
+        }
+      } else {
+        const int64_t kept_tail = spec_.truncation == "center" ? spec_.max_length - spec_.max_length / 2
+                                  : spec_.truncation == "left" ? spec_.max_length : 0;
+        question_cut = tail_tokens > kept_tail;
+        truncate_tokens(prompt, spec_.max_length, spec_.truncation);
+      }
     }
     const TextGeneration g = generate_text(ctx.model, ctx.attention, *tokenizer, prompt, gen);
     const std::string prediction = strip(g.text);

@@ -255,6 +255,70 @@ TEST_F(GenerationQa, QaCountsQuestionsThatCenterTruncationCuts) {
   EXPECT_NE(log.find("cut.jsonl:1: the record has no field \"nope\""), std::string::npos) << log;
 }
 
+TEST_F(GenerationQa, QaContextTruncationKeepsTheTextAroundTheDocument) {
+  // A header of ~45 tokens: center truncation of the whole prompt to 72 would keep only part of it.
+  const std::string header = "Read this manual carefully, then answer the question at the end. Answer with one word.";
+  write_text(root() / "ctx.jsonl", json({{"context", document(1, 6)}, {"question", "What does grep print?"}, {"answers", "lines"}}).dump() + "\n");
+  write_text(root() / "ctx.yaml",
+             "name: qa\nthreads: 1\nmodel: {path: " + (root() / "model").string() + "}\n"
+             "data: {format: jsonl, path: " + (root() / "ctx.jsonl").string() + ", tokenizer: " + embedded().string() + "}\n"
+             "task: {type: qa, template: \"" + header + "\\n{context}\\n\\nQuestion: {question}\\nAnswer:\", "
+             "max_length: 72, truncation: context, max_new_tokens: 2}\n"
+             "output: {dir: " + (root() / "ctx").string() + "}\n");
+  std::string log;
+  ASSERT_EQ(run_command(lminf_binary().string() + " run " + (root() / "ctx.yaml").string(), &log), 0) << log;
+  const auto recs = read_jsonl(root() / "ctx" / "predictions.jsonl");
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["prompt_tokens"].get<int64_t>(), 72);
+  EXPECT_FALSE(recs[0]["question_cut"].get<bool>());
+  // The prompt the task must have used: the whole header and question, the document cut at its center.
+  auto tok = load_tokenizer(embedded());
+  auto with_bos = [&](const std::string& text) {
+    std::vector<int64_t> t = {1};
+    const auto ids = tok->encode(text, false);
+    t.insert(t.end(), ids.begin(), ids.end());
+    return t;
+  };
+  const std::string question = "\n\nQuestion: What does grep print?\nAnswer:";
+  std::vector<int64_t> prompt = with_bos(header + "\n" + document(1, 6) + question);
+  const auto [begin, end] = document_span(prompt, with_bos(header + "\n"), with_bos(header + "\n" + document(1, 6)), 1);
+  ASSERT_GT(begin, 36);  // the header alone is longer than center truncation's first half
+  ASSERT_TRUE(truncate_span(prompt, begin, end, 72));
+  ASSERT_EQ(prompt.size(), 72u);
+  const std::string text = tok->decode(prompt, true);
+  EXPECT_EQ(text.find(header), 0u) << text;
+  EXPECT_EQ(text.substr(text.size() - question.size()), question) << text;
+  const ModelConfig config = ModelConfig::from_file(root() / "model");
+  auto model = load_model(root() / "model", config, LoadOptions{});
+  TextGenerationOptions o;
+  o.max_new_tokens = 2;
+  o.stop_strings = {"\n"};
+  o.eos_id = 2;
+  std::string want = generate_text(*model, *make_attention(AttentionSpec{}), *tok, prompt, o).text;
+  while (!want.empty() && std::isspace(static_cast<unsigned char>(want.back()))) want.pop_back();
+  while (!want.empty() && std::isspace(static_cast<unsigned char>(want.front()))) want.erase(0, 1);
+  EXPECT_EQ(recs[0]["prediction"].get<std::string>(), want);
+}
+
+TEST(QaTruncation, DocumentSpanAndCenterCutOfTheSpan) {
+  std::vector<int64_t> prompt(100);
+  for (int64_t i = 0; i < 100; ++i) prompt[static_cast<size_t>(i)] = i;
+  std::vector<int64_t> before(prompt.begin(), prompt.begin() + 10), through(prompt.begin(), prompt.begin() + 80);
+  before.push_back(555);   // the text before the document ends in a token the prompt merges differently
+  through.push_back(777);
+  EXPECT_EQ(document_span(prompt, before, through, 1), (std::pair<int64_t, int64_t>{10, 80}));
+  EXPECT_EQ(document_span(prompt, {}, through, 1), (std::pair<int64_t, int64_t>{1, 80}));  // never before BOS
+  std::vector<int64_t> p = prompt;
+  ASSERT_TRUE(truncate_span(p, 10, 80, 50));  // 30 tokens outside the span: 20 of the document stay
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 20; ++i) want.push_back(i);   // head + the document's first 10
+  for (int64_t i = 70; i < 100; ++i) want.push_back(i);  // the document's last 10 + tail
+  EXPECT_EQ(p, want);
+  std::vector<int64_t> q = prompt;
+  EXPECT_FALSE(truncate_span(q, 10, 80, 31));  // only 1 document token would fit
+  EXPECT_EQ(q, prompt);
+}
+
 TEST_F(GenerationQa, StopStringsCutTheTextAndEndGeneration) {
   auto tok = load_tokenizer(embedded());
   const ModelConfig config = ModelConfig::from_file(root() / "model");
