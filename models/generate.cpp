@@ -67,6 +67,7 @@ std::vector<int64_t> generate(CausalLM& model, const AttentionVariant& attention
     const int64_t next = pick_token(logits, opts, rng_state);
     out.push_back(next);
     if (std::find(opts.stop_tokens.begin(), opts.stop_tokens.end(), next) != opts.stop_tokens.end()) break;
+    if (opts.stop_when && opts.stop_when(out)) break;
     if (step + 1 == opts.max_new_tokens) break;
     hidden = model.forward(at::full({1, 1}, next, at::kLong), &cache, ctx);
   }
