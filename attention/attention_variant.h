@@ -2,6 +2,10 @@
 // forward call (keys and values include the cache), the positional encoding and the observers; the
 // variant applies the position encoding itself (LM-Infinite's lambda attention needs a second,
 // "stationary" view of queries and keys) and returns the attention output.
+//
+// Position encodings (exactly one is set): rotary (`rope`: Llama's rotate-half, GPT-J's partial
+// interleaved -- the layout lives in the RotaryEmbedding) or ALiBi (`alibi_slopes`, MPT: logit +=
+// -slope_h * distance). A variant states each key's effective distance; the encoding realises it.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -26,6 +30,8 @@ struct AttentionCall {
   // Absolute stream position of query row 0 (equals q_offset until a bounded cache evicts entries).
   int64_t abs_q_start = 0;
   const RotaryEmbedding* rope = nullptr;  // null for families without rotary embeddings
+  at::Tensor alibi_slopes;                // [H_local] float32 slopes of the local heads (global heads
+                                          // head_offset...): ALiBi families only, else undefined
   std::optional<int64_t> sliding_window;  // Mistral: keys at distance >= window are masked
   int64_t layer = 0;
   int64_t head_offset = 0;                 // global index of local head 0 (tensor parallelism)

@@ -71,6 +71,21 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
   const bool fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
+  // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
+  const at::Tensor neg_slopes = a.alibi ? a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1}) : at::Tensor();
+  // -m_h * distance for the tile of rows [qs, qs + bq) x keys [ks, ks + bk): [Hkv, g, bq, bk] in acc_t.
+  auto alibi_tile = [&](int64_t qs, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+    at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
+    at::Tensor dist;
+    if (!is_far) {
+      dist = at::arange(a.q_offset + qs, a.q_offset + qs + bq, idx).unsqueeze(1) - kj;
+    } else {
+      const at::Tensor fq = a.alibi->far_q_pos.to(q.device());
+      at::Tensor qp = (fq.size(0) == 1 ? fq.expand({bq}) : fq.narrow(0, qs, bq)).unsqueeze(1);  // [bq, 1]
+      dist = a.alibi->far_k_at_index ? qp - kj : qp.expand({bq, bk});
+    }
+    return neg_slopes * dist.to(acc_t);
+  };
 
   auto report = [&](const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
     Observation o;
@@ -99,23 +114,35 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
     if (fused) {
       // One tile [far | band], one masked softmax, one matmul per part with the matching values.
       const int64_t bw = i1 - lo, cols = nf + bw;
-      at::Tensor s = at::empty({B, Hkv, rows, cols}, q.options());
-      if (nf > 0) {
-        at::Tensor s_far = s.narrow(-1, 0, nf);
-        at::matmul_out(s_far, qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+      at::Tensor s;
+      if (!a.alibi) {
+        s = at::empty({B, Hkv, rows, cols}, q.options());
+        if (nf > 0) {
+          at::Tensor s_far = s.narrow(-1, 0, nf);
+          at::matmul_out(s_far, qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+        }
+        at::Tensor s_band = s.narrow(-1, nf, bw);
+        at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
+      } else {
+        // Biased logits in float32: -m * d is large beside a bfloat16 logit's resolution.
+        s = at::empty({B, Hkv, rows, cols}, q.options().dtype(acc_t));
+        if (nf > 0) s.narrow(-1, 0, nf).copy_(at::matmul(qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
+        s.narrow(-1, nf, bw).copy_(at::matmul(qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
       }
-      at::Tensor s_band = s.narrow(-1, nf, bw);
-      at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
       at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
       at::Tensor hidden = at::logical_or(kj > qi, (qi - kj) >= W);
       if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, idx).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
       at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
+      if (a.alibi) {
+        if (nf > 0) s5.narrow(-1, 0, nf).add_(alibi_tile(qs, bq, 0, nf, /*is_far=*/true));
+        s5.narrow(-1, nf, bw).add_(alibi_tile(qs, bq, lo, bw, /*is_far=*/false));
+      }
       s5.masked_fill_(hidden, neg_inf);
       if (report_tiles) {
         if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
         report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
       }
-      at::Tensor p = at::softmax(s, -1);  // float32 statistics inside ATen's kernel
+      at::Tensor p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
       at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
       if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
       out.narrow(2, qs, bq).copy_(o.view({B, H, bq, Dv}));
@@ -129,6 +156,7 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
                           bool is_far) {
       at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
       at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
+      if (a.alibi) s5.add_(alibi_tile(i0 - a.q_offset, bq, ks, bk, is_far));
       if (is_far) {
         // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
         if (ks + bk - 1 > i0 - W) {
@@ -178,11 +206,26 @@ at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const
   for (int64_t r = 0; r < T; r += chunk) {
     const int64_t n = std::min(chunk, T - r);
     auto cs = rope.cos_sin(P == 1 ? positions : positions.narrow(0, r, n), seq_len);
-    at::Tensor y = RotaryEmbedding::apply(x.narrow(2, r, n), cs.first.to(t) * scale, cs.second.to(t) * scale);
+    at::Tensor y = rope.apply_rotation(x.narrow(2, r, n), cs.first.to(t) * scale, cs.second.to(t) * scale);
+    // Partial rotary (GPT-J): the features past rot_dim pass through the rotation unscaled.
+    if (rope.rot_dim() < x.size(3) && scale != 1.0) y.narrow(3, rope.rot_dim(), x.size(3) - rope.rot_dim()).mul_(scale);
     if (!out.defined()) return y;
     out.narrow(2, r, n).copy_(y);
   }
   return out;
+}
+
+at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const at::Tensor& positions,
+                         int64_t seq_len, double scale) {
+  if (rope) return rotate_scaled(*rope, x, positions, seq_len, scale);
+  if (scale == 1.0) return x;
+  const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return (x.to(t) * scale).to(x.scalar_type());
+}
+
+std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index) {
+  if (!slopes.defined()) return std::nullopt;
+  return AlibiBias{slopes, far_q_pos, far_k_at_index};
 }
 
 BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {

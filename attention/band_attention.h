@@ -35,6 +35,14 @@ struct TriangleBias {
   int64_t global = 0;  // G
 };
 
+// ALiBi (MPT): near logits get -m_h * (p - j); far logits -m_h * (far_q_pos[row] - far_k_pos[j]),
+// the same effective-distance description a rotary variant realises by rotating q_far and k_far.
+struct AlibiBias {
+  at::Tensor slopes;              // [H] float32, heads of q_near's head axis
+  at::Tensor far_q_pos;           // [Tq] or [1] int64: the far branch's query position per row
+  bool far_k_at_index = false;    // far keys at their cache index (true) or at 0 (the "stationary" key)
+};
+
 struct BandAttentionArgs {
   at::Tensor q_near;       // [B, H, Tq, D] queries rotated at their cache index and scaled
   at::Tensor k_near;       // [B, Hkv, Kn, D] keys rotated at their cache index; row r is cache index near_start + r
@@ -45,6 +53,7 @@ struct BandAttentionArgs {
   int64_t q_offset = 0;    // cache index of query row 0 (= K - Tq)
   std::optional<int64_t> window;  // W >= 1; nullopt: every earlier key is near and there is no far branch
   std::optional<TriangleBias> triangle;
+  std::optional<AlibiBias> alibi;  // an extra term only when set: the rotary paths are untouched
   // Each query tile's far columns and band form ONE score tile and one softmax (the fast path:
   // memory block_q x (F + W + block_q - 1) per head) when F <= block_k and W <= 16 x block_k and
   // neither the triangle bias nor the log-sum-exp is asked for; otherwise key tiles of block_k
@@ -71,6 +80,15 @@ BandAttentionResult band_attention(const BandAttentionArgs& args);
 // into the cos/sin tables. Rotates 1024 rows at a time, so the only O(T) memory is the result.
 at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
                          double scale);
+
+// x under a call's position encoding at `positions`, times `scale`: rotated (rotate_scaled) when `rope`
+// is set; otherwise (ALiBi, whose positions enter as the band kernel's bias) only scaled, and returned
+// as is when scale == 1.
+at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const at::Tensor& positions,
+                         int64_t seq_len, double scale);
+
+// The far branch's ALiBi description when `slopes` is defined (see AlibiBias), else nullopt.
+std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index);
 
 // Merges two attention results over disjoint key sets of the same rows by their log-sum-exps:
 // out = out_a * exp(lse_a - lse) + out_b * exp(lse_b - lse), lse = log(exp(lse_a) + exp(lse_b)).

@@ -24,11 +24,27 @@ struct RuleTables {
   AttentionRule rule() const { return {visible, q_pos, k_pos, bias}; }
 };
 
-// x rotated by (cos, sin) in the rotate-half layout, float64: x*cos + [-x2, x1]*sin.
-at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t d = x.size(-1);
-  at::Tensor x1 = x.narrow(-1, 0, d / 2), x2 = x.narrow(-1, d / 2, d / 2);
-  return x * cos + at::cat({-x2, x1}, -1) * sin;
+// x's first r = cos.size(-1) features rotated by (cos, sin), float64, the rest unchanged:
+// rotate-half pairs feature i with i + r/2 ([x1, x2] -> x*cos + [-x2, x1]*sin); interleaved pairs
+// 2i with 2i+1 ((a, b) -> (a cos - b sin, b cos + a sin)).
+at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeLayout layout) {
+  const int64_t d = x.size(-1), r = cos.size(-1);
+  at::Tensor xr = x.narrow(-1, 0, r);
+  at::Tensor partner;
+  if (layout == RopeLayout::kHalf) {
+    partner = at::cat({-xr.narrow(-1, r / 2, r / 2), xr.narrow(-1, 0, r / 2)}, -1);
+  } else {
+    partner = at::empty_like(xr);
+    for (int64_t i = 0; i < r; i += 2) {
+      partner.select(-1, i).copy_(-xr.select(-1, i + 1));
+      partner.select(-1, i + 1).copy_(xr.select(-1, i));
+    }
+  }
+  at::Tensor out = xr * cos + partner * sin;  // broadcast over the tables' [Tq, K]
+  if (r == d) return out;
+  std::vector<int64_t> pass_shape = out.sizes().vec();
+  pass_shape.back() = d - r;
+  return at::cat({out, x.narrow(-1, r, d - r).expand(pass_shape)}, -1);
 }
 
 }  // namespace
@@ -90,11 +106,19 @@ AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::
   return t.rule();
 }
 
-at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RotaryEmbedding& rope,
+at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RuleEncoding& enc,
                        int64_t seq_len, double scale) {
   const int64_t g = q.size(1) / k.size(1);
   at::Tensor qd = q.to(at::kDouble).unsqueeze(-2);                          // [B, H, Tq, 1, D]
   at::Tensor kd = k.to(at::kDouble).repeat_interleave(g, 1).unsqueeze(-3);  // [B, H, 1, K, D]
+  if (!enc.rope) {
+    // ALiBi: plain dot products, then -m_h * (q_pos - k_pos).
+    at::Tensor dist = (rule.q_pos - rule.k_pos).to(at::kDouble);
+    at::Tensor m = enc.alibi_slopes.to(at::kDouble).view({1, -1, 1, 1});
+    at::Tensor s = (qd * kd).sum(-1) * scale + rule.bias - m * dist;
+    return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
+  }
+  const RotaryEmbedding& rope = *enc.rope;
   const int64_t max_pos = std::max(rule.q_pos.max().item<int64_t>(), rule.k_pos.max().item<int64_t>());
   auto cs = rope.cos_sin(at::arange(0, max_pos + 1, at::kLong), seq_len);
   at::Tensor cos = cs.first.to(at::kDouble), sin = cs.second.to(at::kDouble);  // [P, D]
@@ -103,23 +127,23 @@ at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const Attention
     shape.push_back(t.size(1));
     return t.index_select(0, pos.reshape({-1})).view(shape);  // [..., Tq, K, D]
   };
-  at::Tensor qr = rotate(qd, table(cos, rule.q_pos), table(sin, rule.q_pos));
-  at::Tensor kr = rotate(kd, table(cos, rule.k_pos), table(sin, rule.k_pos));
+  at::Tensor qr = rotate(qd, table(cos, rule.q_pos), table(sin, rule.q_pos), rope.layout());
+  at::Tensor kr = rotate(kd, table(cos, rule.k_pos), table(sin, rule.k_pos), rope.layout());
   at::Tensor s = (qr * kr).sum(-1) * scale + rule.bias;  // [B, H, Tq, K]
   return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
 }
 
 at::Tensor rule_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    const AttentionRule& rule, const RotaryEmbedding& rope, int64_t seq_len,
+                                    const AttentionRule& rule, const RuleEncoding& enc, int64_t seq_len,
                                     double scale) {
   const int64_t g = q.size(1) / k.size(1);
-  at::Tensor p = at::softmax(rule_logits(q, k, rule, rope, seq_len, scale), -1);
+  at::Tensor p = at::softmax(rule_logits(q, k, rule, enc, seq_len, scale), -1);
   p = at::nan_to_num(p, 0.0);  // rows with nothing visible
   return at::matmul(p, v.to(at::kDouble).repeat_interleave(g, 1));
 }
 
 AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, int64_t L, int64_t G,
-                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RotaryEmbedding& rope,
+                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RuleEncoding& enc,
                         int64_t seq_len, double scale) {
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
   AttentionRule base = lambda_rule(Tq, K, q_offset, L, G, D);
@@ -132,7 +156,7 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
   // Scores of every key against the last query, both rotated as the rule says: query at insert_at, key at 0.
   AttentionRule scoring{at::ones({1, K}, at::kBool), at::full({1, K}, insert_at, at::kLong),
                         at::zeros({1, K}, at::kLong), at::zeros({1, K}, at::kDouble)};
-  at::Tensor s = rule_logits(q.narrow(2, Tq - 1, 1), k, scoring, rope, seq_len, scale);  // [B, H, 1, K]
+  at::Tensor s = rule_logits(q.narrow(2, Tq - 1, 1), k, scoring, enc, seq_len, scale);  // [B, H, 1, K]
   auto sa = s.accessor<double, 4>();
   auto vis = r.visible.accessor<bool, 4>();
   auto qp = r.q_pos.accessor<int64_t, 4>();

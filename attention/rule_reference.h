@@ -34,20 +34,39 @@ AttentionRule streaming_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t S,
 AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::optional<int64_t> D, int64_t L,
                                   int64_t G, double tau);
 
+// How the reference realises a rule's positions. Rotary: q and k rotated at q_pos / k_pos with the
+// tables of rope.cos_sin (their layout -- rotate-half or GPT-J's interleaved pairs -- and rot_dim: only
+// the first rot_dim features turn), written out here per layout. ALiBi: no rotation; the logit gets
+// -slope_h * (q_pos - k_pos).
+struct RuleEncoding {
+  const RotaryEmbedding* rope = nullptr;
+  at::Tensor alibi_slopes;  // [H] slopes of q's heads
+
+  RuleEncoding(const RotaryEmbedding& r) : rope(&r) {}  // NOLINT: implicit, rotary callers pass a rope
+  static RuleEncoding alibi(const at::Tensor& slopes) {
+    RuleEncoding e;
+    e.alibi_slopes = slopes;
+    return e;
+  }
+
+ private:
+  RuleEncoding() = default;
+};
+
 // Scaled logits [B, H, Tq, K] float64 of pre-RoPE q [B, H, Tq, D] and k [B, Hkv, K, D] under `rule`
 // (rotation tables from rope.cos_sin(..., seq_len)); invisible entries -inf.
-at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RotaryEmbedding& rope,
+at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RuleEncoding& enc,
                        int64_t seq_len, double scale);
 // softmax(rule_logits) @ v: [B, H, Tq, Dv] float64.
 at::Tensor rule_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    const AttentionRule& rule, const RotaryEmbedding& rope, int64_t seq_len,
+                                    const AttentionRule& rule, const RuleEncoding& enc, int64_t seq_len,
                                     double scale);
 
 // Spec 2.5 on top of lambda_rule: the last query row also sees, per (sequence, head), the top_k
 // middle keys (G <= j <= p - L) with the highest <R(insert_at) q, k_j>, each at distance insert_at,
 // when there are at least top_k of them. Returns the rule expanded to [B, H, Tq, K].
 AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, int64_t L, int64_t G,
-                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RotaryEmbedding& rope,
+                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RuleEncoding& enc,
                         int64_t seq_len, double scale);
 
 }  // namespace lminf

@@ -39,9 +39,13 @@ at::Tensor TopKAttention::forward(const AttentionCall& call) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const auto acc_t = last.lse.scalar_type();
   // Scores of the middle keys, unrotated, against the last query rotated to insert_at.
-  at::Tensor q_last = call.rope->rotate(call.q.narrow(2, Tq - 1, 1), at::full({1}, top_k_.insert_at, at::kLong), K);
+  // ALiBi: the query unrotated, and every candidate biased by -m * insert_at.
+  at::Tensor q_last = call.q.narrow(2, Tq - 1, 1);
+  if (call.rope) q_last = call.rope->rotate(q_last, at::full({1}, top_k_.insert_at, at::kLong), K);
   at::Tensor k_mid = call.k.narrow(2, mid_lo, n_mid);  // [B, Hkv, n_mid, D]
   at::Tensor s = at::matmul(q_last.reshape({B, Hkv, g, D}), k_mid.transpose(-1, -2)).to(acc_t).mul_(scale);
+  if (call.alibi_slopes.defined())
+    s.sub_(call.alibi_slopes.to(acc_t).view({Hkv, g, 1}) * static_cast<double>(top_k_.insert_at));
   auto [s_top, idx] = s.topk(k, -1);  // [B, Hkv, g, k] per (sequence, head)
   // The chosen values: gather along the key axis of each kv head's middle.
   at::Tensor v_mid = call.v.narrow(2, mid_lo, n_mid);  // [B, Hkv, n_mid, Dv]

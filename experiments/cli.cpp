@@ -145,16 +145,18 @@ int cmd_tasks(const Args&) {
 }
 
 int cmd_random_model(const Args& a) {
-  a.allow({"seed", "shards", "storage"}, "random-model");
-  if (a.positional.size() != 3) fail("usage: lminf random-model PRESET DIR [--seed N] [--shards N] [--storage float32|bfloat16]");
-  ModelConfig c = llama_preset(a.positional[1]);
+  a.allow({"seed", "shards", "storage", "family"}, "random-model");
+  if (a.positional.size() != 3)
+    fail("usage: lminf random-model PRESET DIR [--family llama|mpt|gptj] [--seed N] [--shards N] [--storage float32|bfloat16]");
+  const std::string family = a.get("family", "llama");
+  ModelConfig c = family_preset(a.positional[1], family);
   const std::string storage = a.get("storage", "float32");
   at::ScalarType st = storage == "bfloat16" ? at::kBFloat16 : storage == "float32" ? at::kFloat : at::kHalf;
   if (storage != "bfloat16" && storage != "float32" && storage != "float16")
     fail("--storage: \"", storage, "\" (use float32, bfloat16 or float16)");
-  write_random_llama(a.positional[2], c, static_cast<uint64_t>(a.get_int("seed", 0)),
+  write_random_model(a.positional[2], c, static_cast<uint64_t>(a.get_int("seed", 0)),
                      static_cast<int>(a.get_int("shards", 1)), st);
-  std::cerr << "wrote a random " << a.positional[1] << " Llama (" << c.n_params() << " parameters) to "
+  std::cerr << "wrote a random " << a.positional[1] << " " << family << " (" << c.n_params() << " parameters) to "
             << a.positional[2] << "\n";
   return 0;
 }
@@ -307,8 +309,9 @@ std::string cli_usage() {
          "  lminf tasks                      the tasks\n"
          "  lminf generate MODEL_DIR [--prompt IDS] [--max-new-tokens N] [--sample --temperature T --top-k K\n"
          "                 --top-p P --seed S] [--dtype float32|bfloat16] [--stop-at-eos]\n"
-         "  lminf random-model PRESET DIR [--seed N] [--shards N] [--storage float32|bfloat16|float16]\n"
-         "                                   write a random Llama checkpoint (presets: tiny, llama-110m)\n"
+         "  lminf random-model PRESET DIR [--family llama|mpt|gptj] [--seed N] [--shards N] [--storage float32|bfloat16|float16]\n"
+         "                                   write a random checkpoint (presets: tiny, llama-110m; sizes of the preset\n"
+         "                                   in the chosen family)\n"
          "  lminf random-ids FILE --vocab V [--sequences N] [--length L] [--min-length M] [--seed S]\n"
          "  lminf tokenize DIR [--no-special-tokens] [--decode]\n"
          "                                   text on stdin -> token ids on stdout (ids -> text with --decode);\n"

@@ -18,6 +18,7 @@
 #include "framework/logging.h"
 #include "framework/process_memory.h"
 #include "framework/threads.h"
+#include "framework/tokenizer.h"
 #include "framework/version.h"
 #include "models/causal_lm.h"
 #include "parallel/process_grid.h"
@@ -126,6 +127,11 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
 // model.rope_scaling / model.rope_theta: the RoPE-scaling baselines, as overrides of config.json.
 void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const SpecSource& src, ModelConfig& mc,
                           std::vector<std::string>& problems) {
+  if (mc.alibi && (!ms.rope_scaling.IsNull() || ms.rope_theta)) {
+    problems.push_back("model.rope_scaling / model.rope_theta: model_type " + mc.model_type +
+                       " uses ALiBi, not rotary embeddings (" + mc.source.string() + "); remove them");
+    return;
+  }
   if (!ms.rope_scaling.IsNull()) {
     const std::string where =
         location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
@@ -148,6 +154,28 @@ void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const Spe
   if (ms.rope_scaling.IsMap() || ms.rope_theta)
     log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ",
              mc.rope_scaling.to_json().dump());
+}
+
+// data.prepend_bos absent from the YAML (and from --set): when the tokenizer's tokenizer_config.json
+// (data.tokenizer, else model.path) states add_bos_token, the default follows it -- GPT-2/GPT-NeoX
+// style tokenizers (GPT-J, MPT) say false, Llama's say true. The value used is logged and written to
+// config.yaml with the rest of the resolved spec.
+void follow_add_bos_token(const YAML::Node& root, ExperimentSpec& spec, std::vector<std::string>& problems) {
+  const YAML::Node data = root["data"];
+  if (data && data.IsMap() && data["prepend_bos"]) return;  // explicit
+  fs::path dir = spec.data.tokenizer.empty() ? fs::path(spec.model.path) : fs::path(spec.data.tokenizer);
+  if (!fs::is_directory(dir)) dir = dir.parent_path();
+  if (dir.empty() || !fs::exists(dir / "tokenizer_config.json")) return;
+  try {
+    const TokenizerConfig tc = TokenizerConfig::from_dir(dir);
+    if (tc.add_bos_token && *tc.add_bos_token != spec.data.prepend_bos) {
+      spec.data.prepend_bos = *tc.add_bos_token;
+      log_info("data.prepend_bos: ", spec.data.prepend_bos ? "true" : "false", ", as add_bos_token in ",
+               tc.source.string(), " (set data.prepend_bos to choose)");
+    }
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+  }
 }
 
 }  // namespace
@@ -204,6 +232,7 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
         tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
     if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
     for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
+    follow_add_bos_token(root, spec, problems);
     if (spec.data.prepend_bos && mc.bos_token_id < 0)
       problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
   } else if (spec.model.device != "cpu") {

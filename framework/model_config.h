@@ -35,7 +35,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type;  // llama | mistral
+  std::string model_type;  // llama | mistral | mpt | gptj
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t n_layer = 0;      // num_hidden_layers
@@ -56,6 +56,17 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;
   std::string torch_dtype;
 
+  // Family specifics (MPT, GPT-J); Llama and Mistral keep the defaults. Each family's own config.json
+  // keys are mapped onto the common names above (MPT d_model -> hidden_size, GPT-J n_embd -> ...).
+  int64_t rotary_dim = 0;          // GPT-J rotary_dim: rotated features per head; 0 = head_dim
+  bool rope_interleaved = false;   // GPT-J: rotate_every_two (interleaved pairs) instead of rotate-half
+  bool alibi = false;              // MPT attn_config.alibi: ALiBi biases instead of rotary embeddings
+  double alibi_bias_max = 8.0;     // MPT attn_config.alibi_bias_max
+  std::optional<double> clip_qkv;  // MPT attn_config.clip_qkv: clamp the fused qkv to [-c, c]
+  bool no_bias = true;             // MPT no_bias: no biases in the linears and LayerNorms
+  bool lm_head_bias = false;       // GPT-J: lm_head.bias
+  double layer_norm_eps = 1e-5;    // MPT, GPT-J layer_norm_epsilon (LayerNorm families)
+
   std::filesystem::path source;  // the config.json it came from ("" when built in code)
 
   // Reads DIR/config.json (or a config.json path) and validates it.
@@ -66,6 +77,8 @@ struct ModelConfig {
   void validate(const std::string& where) const;
 
   int64_t group_size() const { return n_head / n_head_kv; }  // query heads per key/value head
+  int64_t rotary_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  bool layer_norm() const { return model_type == "mpt" || model_type == "gptj"; }  // LayerNorm, not RMSNorm
   int64_t n_params() const;                                  // parameter count implied by the shapes
 };
 

@@ -22,8 +22,12 @@ double yarn_get_mscale(double scale, double mscale) {
 }  // namespace
 
 RotaryEmbedding::RotaryEmbedding(int64_t rot_dim, double theta, int64_t max_position_embeddings,
-                                 RopeScaling scaling)
-    : rot_dim_(rot_dim), theta_(theta), max_pos_(max_position_embeddings), scaling_(std::move(scaling)) {
+                                 RopeScaling scaling, RopeLayout layout)
+    : rot_dim_(rot_dim),
+      theta_(theta),
+      max_pos_(max_position_embeddings),
+      scaling_(std::move(scaling)),
+      layout_(layout) {
   if (rot_dim_ <= 0 || rot_dim_ % 2 != 0) fail("rotary dimension must be positive and even, got ", rot_dim_);
   const std::string& type = scaling_.type;
   const double factor = scaling_.factor;
@@ -103,7 +107,8 @@ at::Tensor RotaryEmbedding::inv_freq(int64_t seq_len) const {
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& positions, int64_t seq_len) const {
   at::Tensor inv = inv_freq(seq_len);
   at::Tensor freqs = at::outer(positions.to(at::kFloat), inv.to(positions.device()));  // [T, rot_dim/2]
-  at::Tensor emb = at::cat({freqs, freqs}, -1);                 // [T, rot_dim]
+  at::Tensor emb = layout_ == RopeLayout::kHalf ? at::cat({freqs, freqs}, -1)   // [T, rot_dim]
+                                                : freqs.repeat_interleave(2, -1);
   at::Tensor c = at::cos(emb), s = at::sin(emb);
   if (attention_scaling_ != 1.0) {
     c = c * attention_scaling_;
@@ -112,13 +117,20 @@ std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& pos
   return {c, s};
 }
 
-at::Tensor RotaryEmbedding::apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+at::Tensor RotaryEmbedding::apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                  RopeLayout layout) {
   const int64_t rot = cos.size(-1);
   const int64_t d = x.size(-1);
   at::Tensor xr = rot == d ? x : x.narrow(-1, 0, rot);
   at::Tensor c = cos.to(x.device(), x.scalar_type()), s = sin.to(x.device(), x.scalar_type());
-  at::Tensor x1 = xr.narrow(-1, 0, rot / 2), x2 = xr.narrow(-1, rot / 2, rot / 2);
-  at::Tensor rotated = at::cat({-x2, x1}, -1);
+  at::Tensor rotated;
+  if (layout == RopeLayout::kHalf) {
+    at::Tensor x1 = xr.narrow(-1, 0, rot / 2), x2 = xr.narrow(-1, rot / 2, rot / 2);
+    rotated = at::cat({-x2, x1}, -1);
+  } else {
+    at::Tensor even = xr.slice(-1, 0, rot, 2), odd = xr.slice(-1, 1, rot, 2);
+    rotated = at::stack({-odd, even}, -1).flatten(-2);
+  }
   at::Tensor out = xr * c + rotated * s;
   if (rot == d) return out;
   return at::cat({out, x.narrow(-1, rot, d - rot)}, -1);
@@ -126,7 +138,7 @@ at::Tensor RotaryEmbedding::apply(const at::Tensor& x, const at::Tensor& cos, co
 
 at::Tensor RotaryEmbedding::rotate(const at::Tensor& x, const at::Tensor& positions, int64_t seq_len) const {
   auto cs = cos_sin(positions.to(x.device()), seq_len);
-  return apply(x, cs.first, cs.second);
+  return apply(x, cs.first, cs.second, layout_);
 }
 
 }  // namespace lminf

@@ -1,7 +1,9 @@
 #include "framework/checkpoint.h"
 #include "framework/error.h"
 #include "models/causal_lm.h"
+#include "models/gptj.h"
 #include "models/llama.h"
+#include "models/mpt.h"
 
 namespace lminf {
 
@@ -15,8 +17,10 @@ std::unique_ptr<CausalLM> load_model(Checkpoint& ckpt, const ModelConfig& config
   if (config.model_type == "llama" || config.model_type == "mistral") {
     return std::make_unique<LlamaModel>(ckpt, config, opts);
   }
+  if (config.model_type == "mpt") return std::make_unique<MptModel>(ckpt, config, opts);
+  if (config.model_type == "gptj") return std::make_unique<GptjModel>(ckpt, config, opts);
   fail(ckpt.dir().string(), "/config.json: model_type \"", config.model_type,
-       "\" is not supported (supported: llama, mistral)");
+       "\" is not supported (supported: llama, mistral, mpt, gptj)");
 }
 
 at::ScalarType parse_dtype(const std::string& name, const std::string& key) {

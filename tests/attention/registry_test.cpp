@@ -109,9 +109,16 @@ TEST(AttentionProblems, ModelCombinations) {
   EXPECT_TRUE(attention_problems(parse("{variant: lambda, local_branch: 256}"), mistral, 1).empty());
 
   ModelConfig other = llama;
-  other.model_type = "mpt";
+  other.model_type = "falcon";  // a family no variant lists
   p = attention_problems(parse("{variant: lambda}"), other, 1);
-  EXPECT_TRUE(mentions(p, "does not support model_type mpt")) << all(p);
+  EXPECT_TRUE(mentions(p, "does not support model_type falcon")) << all(p);
+  for (const char* family : {"mpt", "gptj"}) {
+    other.model_type = family;
+    for (const char* v : {"{variant: lambda}", "{variant: topk, top_k_from_layer: 0}", "{variant: streaming}",
+                          "{variant: distance_limit}"})
+      EXPECT_TRUE(attention_problems(parse(v), other, 1).empty()) << family << " " << v << ": "
+                                                                  << all(attention_problems(parse(v), other, 1));
+  }
 }
 
 }  // namespace

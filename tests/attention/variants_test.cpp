@@ -13,6 +13,7 @@
 #include "attention/rule_reference.h"
 #include "attention/streaming.h"
 #include "attention/top_k.h"
+#include "framework/alibi.h"
 
 namespace lminf {
 namespace {
@@ -35,6 +36,30 @@ Inputs random_inputs(const Shape& s, at::ScalarType dt, uint64_t seed) {
 
 RotaryEmbedding test_rope(int64_t D) { return RotaryEmbedding(D, 10000.0, 2048, RopeScaling{}); }
 
+// The position encodings every variant is checked under: Llama's rotate-half rotary, GPT-J's
+// partial interleaved rotary (rot_dim = D - 2: two features pass through), MPT's ALiBi (slopes of
+// H heads, not a power of two for H = 6).
+enum class EncodingKind { kRotaryHalf, kRotaryInterleavedPartial, kAlibi };
+const EncodingKind kAllEncodings[] = {EncodingKind::kRotaryHalf, EncodingKind::kRotaryInterleavedPartial,
+                                      EncodingKind::kAlibi};
+
+struct TestEncoding {
+  EncodingKind kind;
+  RotaryEmbedding rope;
+  at::Tensor slopes;  // [H] for ALiBi
+  TestEncoding(EncodingKind k, int64_t D, int64_t H)
+      : kind(k),
+        rope(k == EncodingKind::kRotaryInterleavedPartial ? D - 2 : D, 10000.0, 2048, RopeScaling{},
+             k == EncodingKind::kRotaryInterleavedPartial ? RopeLayout::kInterleaved : RopeLayout::kHalf) {
+    if (k == EncodingKind::kAlibi) slopes = alibi_slopes(H, 8.0);
+  }
+  bool alibi() const { return kind == EncodingKind::kAlibi; }
+  RuleEncoding rule() const { return alibi() ? RuleEncoding::alibi(slopes) : RuleEncoding(rope); }
+  std::string label() const {
+    return kind == EncodingKind::kRotaryHalf ? "rotate-half" : kind == EncodingKind::kAlibi ? "alibi" : "interleaved";
+  }
+};
+
 // Runs `variant` on queries [q_offset, K) against keys [0, K) as a model would.
 at::Tensor run(const AttentionVariant& variant, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                const RotaryEmbedding& rope, int64_t layer = 0, const ObserverSet* obs = nullptr) {
@@ -45,6 +70,21 @@ at::Tensor run(const AttentionVariant& variant, const at::Tensor& q, const at::T
   call.q_offset = k.size(2) - q.size(2);
   call.abs_q_start = call.q_offset;
   call.rope = &rope;
+  call.layer = layer;
+  call.observers = obs;
+  return variant.forward(call);
+}
+
+at::Tensor run(const AttentionVariant& variant, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+               const TestEncoding& enc, int64_t layer = 0, const ObserverSet* obs = nullptr) {
+  if (!enc.alibi()) return run(variant, q, k, v, enc.rope, layer, obs);
+  AttentionCall call;
+  call.q = q;
+  call.k = k;
+  call.v = v;
+  call.q_offset = k.size(2) - q.size(2);
+  call.abs_q_start = call.q_offset;
+  call.alibi_slopes = enc.slopes;
   call.layer = layer;
   call.observers = obs;
   return variant.forward(call);
@@ -100,20 +140,25 @@ Config distance_limit_config(std::optional<int64_t> D, double tau, int64_t L, in
 }
 
 // Prefill (q_offset = 0) and a chunk after cached keys (q_offset > 0), against the rule reference.
+// Under every position encoding.
 void check_against_rule(const Config& c, const Shape& s, at::ScalarType dt, double tol) {
   const uint64_t seed = 17 + 131 * static_cast<uint64_t>(s.T) + 7 * static_cast<uint64_t>(s.H);
   Inputs in = random_inputs(s, dt, seed);
-  RotaryEmbedding rope = test_rope(s.D);
   auto variant = c.make();
-  for (int64_t Tq : {s.T, std::max<int64_t>(1, s.T / 3), int64_t{1}}) {
-    const int64_t off = s.T - Tq;
-    at::Tensor q = in.q.narrow(2, off, Tq);
-    at::Tensor got = run(*variant, q, in.k, in.v, rope);
-    at::Tensor want = rule_attention_reference(q, in.k, in.v, c.rule(Tq, s.T, off), rope, s.T, scale_of(s.D));
-    ASSERT_EQ(got.sizes(), want.sizes());
-    EXPECT_EQ(got.scalar_type(), dt);
-    EXPECT_LT(max_err(got, want), tol) << c.label << " B=" << s.B << " H=" << s.H << " Hkv=" << s.Hkv << " T=" << s.T
-                                       << " Tq=" << Tq << " " << at::toString(dt);
+  for (EncodingKind kind : kAllEncodings) {
+    TestEncoding enc(kind, s.D, s.H);
+    for (int64_t Tq : {s.T, std::max<int64_t>(1, s.T / 3), int64_t{1}}) {
+      const int64_t off = s.T - Tq;
+      at::Tensor q = in.q.narrow(2, off, Tq);
+      at::Tensor got = run(*variant, q, in.k, in.v, enc);
+      at::Tensor want =
+          rule_attention_reference(q, in.k, in.v, c.rule(Tq, s.T, off), enc.rule(), s.T, scale_of(s.D));
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_EQ(got.scalar_type(), dt);
+      EXPECT_LT(max_err(got, want), tol) << c.label << " " << enc.label() << " B=" << s.B << " H=" << s.H
+                                         << " Hkv=" << s.Hkv << " T=" << s.T << " Tq=" << Tq << " "
+                                         << at::toString(dt);
+    }
   }
 }
 
@@ -179,20 +224,21 @@ TEST(DistanceLimit, MatchesRuleReference) {
 
 TEST(TopK, MatchesRuleReferenceOnLastRow) {
   const int64_t L = 5, G = 2, top_k = 3, insert_at = 7;
-  for (const auto& s : std::vector<Shape>{{1, 2, 2, 23, 8}, {2, 4, 2, 17, 8}, {1, 4, 1, 31, 16}}) {
+  for (const auto& s : std::vector<Shape>{{1, 2, 2, 23, 8}, {2, 4, 2, 17, 8}, {1, 6, 2, 31, 16}})
+   for (EncodingKind kind : kAllEncodings) {
     Inputs in = random_inputs(s, at::kDouble, 99 + static_cast<uint64_t>(s.T));
-    RotaryEmbedding rope = test_rope(s.D);
+    TestEncoding rope(kind, s.D, s.H);
     TopKAttention variant(LambdaOptions{L, G, L, {4, 6}}, TopKOptions{top_k, 1, 3, insert_at});
     for (int64_t Tq : {s.T, int64_t{4}, int64_t{1}}) {
       const int64_t off = s.T - Tq;
       at::Tensor q = in.q.narrow(2, off, Tq);
       at::Tensor got = run(variant, q, in.k, in.v, rope, /*layer=*/1);
-      AttentionRule rule = topk_rule(q, in.k, off, L, G, L, top_k, insert_at, rope, s.T, scale_of(s.D));
-      at::Tensor want = rule_attention_reference(q, in.k, in.v, rule, rope, s.T, scale_of(s.D));
-      EXPECT_LT(max_err(got, want), 1e-10) << "T=" << s.T << " Tq=" << Tq;
+      AttentionRule rule = topk_rule(q, in.k, off, L, G, L, top_k, insert_at, rope.rule(), s.T, scale_of(s.D));
+      at::Tensor want = rule_attention_reference(q, in.k, in.v, rule, rope.rule(), s.T, scale_of(s.D));
+      EXPECT_LT(max_err(got, want), 1e-10) << "T=" << s.T << " Tq=" << Tq << " " << rope.label();
       // Retrieval happened: the last row differs from lambda's; the other rows do not.
-      at::Tensor lambda_want =
-          rule_attention_reference(q, in.k, in.v, lambda_rule(Tq, s.T, off, L, G, L), rope, s.T, scale_of(s.D));
+      at::Tensor lambda_want = rule_attention_reference(q, in.k, in.v, lambda_rule(Tq, s.T, off, L, G, L), rope.rule(),
+                                                        s.T, scale_of(s.D));
       EXPECT_GT(max_err(got.narrow(2, Tq - 1, 1), lambda_want.narrow(2, Tq - 1, 1)), 1e-6);
       if (Tq > 1) EXPECT_LT(max_err(got.narrow(2, 0, Tq - 1), lambda_want.narrow(2, 0, Tq - 1)), 1e-10);
       // Outside [from, to) the variant is lambda.
@@ -219,7 +265,7 @@ TEST(TopK, TooFewMiddleKeysMeansLambda) {
 // Feeds the stream in chunks through a LayerCache trimmed by the variant's policy; returns the
 // outputs of every position, concatenated, and checks the cache bound after each call.
 at::Tensor stream_in_chunks(const AttentionVariant& variant, const Inputs& in, const std::vector<int64_t>& chunks,
-                            const RotaryEmbedding& rope, int64_t* max_cache = nullptr) {
+                            const TestEncoding& enc, int64_t* max_cache = nullptr) {
   auto policy = variant.cache_policy();
   LayerCache cache;
   std::vector<at::Tensor> outs;
@@ -234,7 +280,10 @@ at::Tensor stream_in_chunks(const AttentionVariant& variant, const Inputs& in, c
     call.v = cache.values();
     call.q_offset = cache.size() - n;
     call.abs_q_start = fed;
-    call.rope = &rope;
+    if (enc.alibi())
+      call.alibi_slopes = enc.slopes;
+    else
+      call.rope = &enc.rope;
     outs.push_back(variant.forward(call));
     policy->trim(cache);
     if (policy->max_size() >= 0) EXPECT_LE(cache.size(), policy->max_size()) << variant.name();
@@ -248,7 +297,8 @@ at::Tensor stream_in_chunks(const AttentionVariant& variant, const Inputs& in, c
 void check_streaming_equivalence(const AttentionVariant& variant, int64_t bound, const std::string& label) {
   const Shape s{2, 4, 2, 61, 16};
   Inputs in = random_inputs(s, at::kFloat, 2024);
-  RotaryEmbedding rope = test_rope(s.D);
+  for (EncodingKind kind : kAllEncodings) {
+  TestEncoding rope(kind, s.D, s.H);
   at::Tensor full = run(variant, in.q, in.k, in.v, rope);
   const std::vector<std::vector<int64_t>> schedules = {
       {1},                  // token by token
@@ -260,8 +310,9 @@ void check_streaming_equivalence(const AttentionVariant& variant, int64_t bound,
     int64_t largest = 0;
     at::Tensor chunked = stream_in_chunks(variant, in, sched, rope, &largest);
     // Angles at renumbered positions differ from the absolute ones by float32 rounding only.
-    EXPECT_LT(max_err(chunked, full), 2e-4) << label << " schedule starting " << sched[0];
+    EXPECT_LT(max_err(chunked, full), 2e-4) << label << " " << rope.label() << " schedule starting " << sched[0];
     if (bound >= 0) EXPECT_LE(largest, bound) << label;
+  }
   }
 }
 

@@ -204,6 +204,21 @@ TEST_F(BadInput, CudaWithoutACudaBuildOrGpuIsRefusedBeforeLoading) {
   expect_failure(yaml(), "CPU-only libtorch or sees no GPU", "--set model.device=cuda");
 }
 
+TEST_F(BadInput, MalformedConfigJsonNamesFileAndLine) {
+  std::string cfg = read_text(dir_ / "model" / "config.json");
+  write_text(dir_ / "model" / "config.json", replace(cfg, "\"hidden_size\":", "\"hidden_size\"::"));
+  expect_failure(yaml(), "config.json: not valid JSON");
+  expect_failure(yaml(), "at line ");
+}
+
+TEST_F(BadInput, MptOptionThatChangesTheMathIsRefused) {
+  ModelConfig c = family_preset("tiny", "mpt");
+  write_random_model(dir_ / "model", c, 3);
+  std::string cfg = read_text(dir_ / "model" / "config.json");
+  write_text(dir_ / "model" / "config.json", replace(cfg, "\"qk_ln\": false", "\"qk_ln\": true"));
+  expect_failure(yaml(), "attn_config.qk_ln=true is not supported");
+}
+
 TEST_F(BadInput, UnsupportedDtype) {
   expect_failure(replace(yaml(), "dtype: float32", "dtype: int8"), "model.dtype");
 }

@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 using lminf::testing::read_text;
 using lminf::testing::TempDir;
 using lminf::testing::write_text;
+using lminf::testing::error_of;
 
 // The variants with parameters that matter at these lengths (name, attention section).
 const std::vector<std::pair<std::string, std::string>> kVariants = {
@@ -81,6 +82,34 @@ TEST_F(VariantsFromYaml, EveryVariantRunsThePerplexityTask) {
   // A window covering the whole sequence is vanilla.
   auto wide = run("{variant: lambda, local_branch: 64}", "wide");
   EXPECT_NEAR(wide["mean_nll"].get<double>(), nll["vanilla"], 1e-6);
+}
+
+TEST_F(VariantsFromYaml, EveryVariantRunsMptAndGptj) {
+  for (const std::string family : {"mpt", "gptj"}) {
+    write_random_model(dir_ / family, family_preset("tiny", family), 5);
+    for (const auto& [name, section] : kVariants) {
+      auto res = run(section, family + "_" + name, "", family);
+      EXPECT_TRUE(std::isfinite(res["mean_nll"].get<double>())) << family << " " << name;
+    }
+  }
+  // RoPE overrides make no sense for ALiBi: refused before any weight is read.
+  write_text(dir_ / "alibi.yaml", yaml("{variant: vanilla}", "alibi", ", rope_theta: 50000", "mpt"));
+  const std::string e = error_of([&] { load_experiment((dir_ / "alibi.yaml").string(), {}, 1); });
+  EXPECT_NE(e.find("uses ALiBi, not rotary embeddings"), std::string::npos) << e;
+}
+
+TEST_F(VariantsFromYaml, PrependBosFollowsAddBosTokenUnlessSet) {
+  write_text(dir_ / "exp.yaml", yaml("{variant: vanilla}", "o"));
+  EXPECT_TRUE(load_experiment((dir_ / "exp.yaml").string(), {}, 1).spec.data.prepend_bos);  // no tokenizer_config.json
+  write_text(dir_ / "model" / "tokenizer_config.json", "{\"add_bos_token\": false}");
+  auto exp = load_experiment((dir_ / "exp.yaml").string(), {}, 1);
+  EXPECT_FALSE(exp.spec.data.prepend_bos);
+  EXPECT_NE(to_yaml_string(exp.resolved).find("prepend_bos: false"), std::string::npos);
+  // Explicit wins, from the YAML or --set.
+  EXPECT_TRUE(load_experiment((dir_ / "exp.yaml").string(), {"data.prepend_bos=true"}, 1).spec.data.prepend_bos);
+  write_text(dir_ / "model" / "tokenizer_config.json", "{\"add_bos_token\": tru");
+  const std::string e = error_of([&] { load_experiment((dir_ / "exp.yaml").string(), {}, 1); });
+  EXPECT_NE(e.find("tokenizer_config.json: malformed JSON"), std::string::npos) << e;
 }
 
 TEST_F(VariantsFromYaml, WindowWithoutStartTokensIsTheModelsSlidingWindow) {

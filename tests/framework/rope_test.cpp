@@ -47,6 +47,26 @@ TEST(Rope, RotateHalfLayout) {
   EXPECT_NEAR(y[0][0][0][2].item<float>(), std::sin(1.0), 1e-6);
 }
 
+TEST(Rope, InterleavedPartialLayoutAsGptJ) {
+  // GPT-J: rotary_dim 4 of a 6-feature head; pairs (x0, x1), (x2, x3) turn by pos * theta^(-2i/4);
+  // x4, x5 pass through (rotate_every_two with sin/cos repeated per pair).
+  RotaryEmbedding rope(4, 10000.0, 64, RopeScaling{}, RopeLayout::kInterleaved);
+  at::manual_seed(3);
+  at::Tensor x = at::randn({1, 1, 2, 6}, at::kDouble);
+  at::Tensor y = rope.rotate(x, at::tensor({3, 7}, at::kLong), 0);
+  for (int64_t t = 0; t < 2; ++t) {
+    const double pos = t == 0 ? 3.0 : 7.0;
+    for (int64_t i = 0; i < 2; ++i) {
+      const double ang = pos * static_cast<float>(1.0 / std::pow(10000.0, 2.0 * double(i) / 4.0));
+      const double a = x[0][0][t][2 * i].item<double>(), b = x[0][0][t][2 * i + 1].item<double>();
+      EXPECT_NEAR(y[0][0][t][2 * i].item<double>(), a * std::cos(ang) - b * std::sin(ang), 1e-6);
+      EXPECT_NEAR(y[0][0][t][2 * i + 1].item<double>(), b * std::cos(ang) + a * std::sin(ang), 1e-6);
+    }
+    EXPECT_EQ(y[0][0][t][4].item<double>(), x[0][0][t][4].item<double>());
+    EXPECT_EQ(y[0][0][t][5].item<double>(), x[0][0][t][5].item<double>());
+  }
+}
+
 TEST(Rope, Linear) {
   RopeScaling s;
   s.type = "linear";

@@ -184,6 +184,32 @@ INSTANTIATE_TEST_SUITE_P(
                       RandomCase{"mqa_8q_1kv_untied_bias", 8, 1, 8, 50, false, true}),
     [](const ::testing::TestParamInfo<RandomCase>& i) { return std::string(i.param.name); });
 
+// MPT (fused Wqkv sliced per head group, ALiBi slopes of the rank's heads, biases added once) and
+// GPT-J (partial interleaved rotary; attention and MLP partial sums reduced together).
+class TpFamily : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TpFamily, NllLogitsAndDecodingEqualOneRank) {
+  const std::string family = GetParam();
+  ModelConfig c = family_preset("tiny", family);
+  c.hidden_size = 64;
+  c.n_head = c.n_head_kv = 8;
+  c.head_dim = 8;
+  c.intermediate_size = 200;
+  c.vocab_size = 200;
+  if (family == "mpt") {
+    c.no_bias = false;
+    c.clip_qkv = 2.0;
+  } else {
+    c.rotary_dim = 4;
+  }
+  TempDir dir;
+  write_random_model(dir / "m", c, 21, /*n_shards=*/2);
+  expect_tp_matches(dir / "m", family);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TpFamily, ::testing::Values("mpt", "gptj"),
+                         [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
+
 TEST(TpStories260k, NllEqualsOneRankIncludingKvReplication) {
   const fs::path dir = lminf::testing::shared_fixture("stories260k");
   if (dir.empty()) GTEST_SKIP() << "../shared/fixtures/stories260k absent";
