@@ -325,7 +325,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
       world.broadcast(shape, 0);
       if (!ctx.writer) full = at::empty(std::vector<int64_t>(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + 5), at::kFloat);
       world.broadcast(full, 0);
-      return full[tp_rank].to(ctx.model.dtype());
+      return full[tp_rank].to(ctx.model.device(), ctx.model.dtype());
     };
     if (entries.item<int64_t>() > 0) {
       for (int64_t l = 0; l < n_layer; ++l) {
@@ -361,8 +361,8 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
     // Every rank's cache shards, gathered to rank 0 one layer at a time (collective on every rank).
     for (int64_t l = 0; l < n_layer && cache.size() > 0; ++l) {
       LayerCache& lc = cache.layer(l);
-      at::Tensor k = world.all_gather(lc.keys().contiguous().unsqueeze(0), 0);  // [tp, B, Hkv_local, S, D]
-      at::Tensor v = world.all_gather(lc.values().contiguous().unsqueeze(0), 0);
+      at::Tensor k = world.all_gather(lc.keys().to(at::kCPU).contiguous().unsqueeze(0), 0);  // [tp, B, Hkv_local, S, D]
+      at::Tensor v = world.all_gather(lc.values().to(at::kCPU).contiguous().unsqueeze(0), 0);
       if (st) {
         st->write(layer_path(l, "k"), k);
         st->write(layer_path(l, "v"), v);
@@ -449,7 +449,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
     if (n == 0) break;
     at::Tensor ids = at::from_blob(buf.data(), {1, n + 1}, at::kLong).clone();  // [1, n + 1] tokens done..done+n
     at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, n).contiguous(), &cache, fctx);  // [1, n, hidden]
-    at::Tensor nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, n).contiguous()).to(at::kFloat).contiguous();  // [1, n]
+    at::Tensor nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, n).contiguous()).to(at::kCPU, at::kFloat).contiguous();  // [1, n]
     next_token = buf[static_cast<size_t>(n)];
     if (ctx.writer) {
       nll_ds->append(nll[0]);

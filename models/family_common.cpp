@@ -7,13 +7,13 @@ namespace lminf {
 
 at::Tensor WeightLoader::full(const std::string& name, std::vector<int64_t> shape) const {
   ckpt.check_shape(name, shape);
-  return ckpt.load(name, dtype);
+  return ckpt.load(name, dtype).to(device);
 }
 
 at::Tensor WeightLoader::slice(const std::string& name, std::vector<int64_t> shape, int64_t dim, Shard s) const {
   ckpt.check_shape(name, shape);
-  if (s.start == 0 && s.length == shape[static_cast<size_t>(dim)]) return ckpt.load(name, dtype);
-  return ckpt.load_slice(name, dim, s.start, s.length, dtype);
+  if (s.start == 0 && s.length == shape[static_cast<size_t>(dim)]) return ckpt.load(name, dtype).to(device);
+  return ckpt.load_slice(name, dim, s.start, s.length, dtype).to(device);
 }
 
 at::Tensor WeightLoader::optional_full(bool present, const std::string& name, std::vector<int64_t> shape) const {
@@ -69,7 +69,7 @@ at::Tensor vocab_parallel_token_nll(const at::Tensor& hidden, const at::Tensor& 
                                     const at::Tensor& b, int64_t vocab_start, Communicator& tp) {
   const int64_t B = hidden.size(0), T = hidden.size(1), h = hidden.size(2);
   at::Tensor flat = hidden.reshape({B * T, h});
-  at::Tensor tgt = targets.reshape({B * T});
+  at::Tensor tgt = targets.reshape({B * T}).to(hidden.device());
   at::Tensor out = at::empty({B * T}, hidden.options().dtype(at::kFloat));
   const int64_t chunk = 1024;  // bounds the [rows, V_local] logits buffer
   for (int64_t s = 0; s < B * T; s += chunk) {

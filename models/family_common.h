@@ -23,6 +23,7 @@ namespace lminf {
 struct WeightLoader {
   Checkpoint& ckpt;
   at::ScalarType dtype;
+  at::Device device = at::kCPU;  // read on the CPU (memory-mapped), then moved (model.device)
 
   at::Tensor full(const std::string& name, std::vector<int64_t> shape) const;
   at::Tensor slice(const std::string& name, std::vector<int64_t> shape, int64_t dim, Shard s) const;

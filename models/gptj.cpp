@@ -23,7 +23,7 @@ GptjModel::GptjModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOpti
 
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
   const Shard qs{heads_.q.start * D, heads_.q.length * D};
-  WeightLoader ld{ckpt, dtype_};
+  WeightLoader ld{ckpt, dtype_, opts.device};
   wte_ = ld.slice("transformer.wte.weight", {V, h}, 0, vocab_);
   ln_f_w_ = ld.full("transformer.ln_f.weight", {h});
   ln_f_b_ = ld.full("transformer.ln_f.bias", {h});
@@ -61,7 +61,7 @@ at::Tensor GptjModel::forward(const at::Tensor& ids, KVCache* cache, const Forwa
   la.head_offset = la.kv_head_offset = heads_.q.start;
   la.abs_start = cache ? cache->n_fed() : 0;
 
-  at::Tensor x = vocab_parallel_embedding(ids, wte_, vocab_.start, *tp_);  // [B, T, hidden]
+  at::Tensor x = vocab_parallel_embedding(ids.to(wte_.device()), wte_, vocab_.start, *tp_);  // [B, T, hidden]
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const GptjLayer& L = layers_[static_cast<size_t>(l)];
     at::Tensor h = at::layer_norm(x, {x.size(-1)}, L.ln_w, L.ln_b, config_.layer_norm_eps);

@@ -16,7 +16,7 @@ MptModel::MptModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOption
   heads_ = head_shard(config.n_head, config.n_head, rank, tp);
   ffn_ = balanced_shard(config.intermediate_size, rank, tp, "intermediate_size");
   vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
-  slopes_ = alibi_slopes(config.n_head, config.alibi_bias_max).narrow(0, heads_.q.start, heads_.q.length).contiguous();
+  slopes_ = alibi_slopes(config.n_head, config.alibi_bias_max).narrow(0, heads_.q.start, heads_.q.length).contiguous().to(opts.device);
   if (ckpt.has("transformer.wpe.weight"))
     fail(ckpt.dir().string(), ": transformer.wpe.weight (learned position embeddings) is not supported; ",
          "lminf runs ALiBi MPT models");
@@ -24,7 +24,7 @@ MptModel::MptModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOption
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
   const bool bias = !config.no_bias;
   const Shard qs{heads_.q.start * D, heads_.q.length * D};
-  WeightLoader ld{ckpt, dtype_};
+  WeightLoader ld{ckpt, dtype_, opts.device};
   wte_ = ld.slice("transformer.wte.weight", {V, h}, 0, vocab_);
   norm_f_w_ = ld.full("transformer.norm_f.weight", {h});
   norm_f_b_ = ld.optional_full(bias, "transformer.norm_f.bias", {h});
@@ -67,7 +67,7 @@ at::Tensor MptModel::forward(const at::Tensor& ids, KVCache* cache, const Forwar
   la.head_offset = la.kv_head_offset = heads_.q.start;
   la.abs_start = cache ? cache->n_fed() : 0;
 
-  at::Tensor x = vocab_parallel_embedding(ids, wte_, vocab_.start, *tp_);  // [B, T, hidden]
+  at::Tensor x = vocab_parallel_embedding(ids.to(wte_.device()), wte_, vocab_.start, *tp_);  // [B, T, hidden]
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const MptLayer& L = layers_[static_cast<size_t>(l)];
     at::Tensor qkv = column_parallel_linear(layer_norm(x, L.norm_1_w, L.norm_1_b), L.wqkv, L.bqkv);  // [B, T, 3 Hl D]
