@@ -146,6 +146,7 @@ TEST_F(GenerationQa, GenerationMatchesGenerateOnTheSamePrompts) {
       EXPECT_EQ(e[v]["count"], s["count"]);
       EXPECT_DOUBLE_EQ(e[v]["bleu"].get<double>(), s["bleu"].get<double>());
       EXPECT_DOUBLE_EQ(e[v]["rougeL"].get<double>(), s["rougeL"].get<double>());
+      EXPECT_DOUBLE_EQ(e[v]["rougeLsum"].get<double>(), s["rougeLsum"].get<double>());
     }
   EXPECT_EQ(res["provenance"]["variant"], "lambda");
 }
