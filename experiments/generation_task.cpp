@@ -26,7 +26,11 @@ json record_metrics(const std::string& reference, const std::string& generated) 
   const std::string g = scored_text(generated);
   const BleuResult b = sentence_bleu(tokenize_13a(g), {tokenize_13a(reference)});
   const RougeScores r = rouge(reference, g);
-  return {{"bleu", b.bleu}, {"rouge1", r.rouge1.fmeasure}, {"rouge2", r.rouge2.fmeasure}, {"rougeL", r.rougeL.fmeasure}};
+  return {{"bleu", b.bleu},
+          {"rouge1", r.rouge1.fmeasure},
+          {"rouge2", r.rouge2.fmeasure},
+          {"rougeL", r.rougeL.fmeasure},
+          {"rougeLsum", r.rougeLsum.fmeasure}};
 }
 
 struct WorkItem {
@@ -55,7 +59,7 @@ std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, co
 json score_generations(const std::vector<const json*>& records) {
   std::vector<Tokens> hyps;
   std::vector<std::vector<Tokens>> refs;
-  double bleu = 0, r1 = 0, r2 = 0, rl = 0;
+  double bleu = 0, r1 = 0, r2 = 0, rl = 0, rls = 0;
   for (const json* r : records) {
     const std::string ref = (*r)["reference"].get<std::string>();
     hyps.push_back(tokenize_13a(scored_text((*r)["generated"].get<std::string>())));
@@ -65,6 +69,7 @@ json score_generations(const std::vector<const json*>& records) {
     r1 += m["rouge1"].get<double>();
     r2 += m["rouge2"].get<double>();
     rl += m["rougeL"].get<double>();
+    rls += m["rougeLsum"].get<double>();
   }
   const double n = static_cast<double>(records.size());
   json out;
@@ -81,6 +86,7 @@ json score_generations(const std::vector<const json*>& records) {
   out["rouge1"] = r1 / n;
   out["rouge2"] = r2 / n;
   out["rougeL"] = rl / n;
+  out["rougeLsum"] = rls / n;
   return out;
 }
 

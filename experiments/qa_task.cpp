@@ -39,11 +39,39 @@ std::string strip(const std::string& s) {
   return s.substr(a, s.find_last_not_of(ws) - a + 1);
 }
 
-std::vector<QaRecord> read_records(const DataSpec& data) {
+bool passes(const json& j, const std::vector<std::pair<std::string, std::string>>& filter) {
+  for (const auto& [path, value] : filter) {
+    const json* v = json_at_path(j, path);
+    if (!v || (v->is_string() ? v->get<std::string>() : v->dump()) != value) return false;
+  }
+  return true;
+}
+
+std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind) {
   if (data.format != "jsonl")
-    fail("data.format: task qa reads JSON records, one per line: set data.format: jsonl (is ", data.format, ")");
+    fail("data.format: task qa reads JSON records: set data.format: jsonl (is ", data.format, ")");
   const auto filter = data_filter(data);
   std::vector<QaRecord> out;
+  if (kind == "qasper") {
+    for (const auto& file : expand_data_path(data.path, "jsonl", "data")) {
+      std::ifstream in(file);
+      if (!in) fail("data.path: cannot read ", file.string());
+      json papers;
+      try {
+        papers = json::parse(in);
+      } catch (const json::exception& e) {
+        fail(file.string(), ": not a Qasper release JSON file (", e.what(), ")");
+      }
+      for (auto& r : qasper_records(papers, file.string())) {
+        if (!passes(r, filter)) continue;
+        const std::string where = file.string() + ": question " + r["id"].get<std::string>();
+        out.push_back({where, std::move(r)});
+        if (data.max_sequences > 0 && static_cast<int64_t>(out.size()) >= data.max_sequences) return out;
+      }
+    }
+    if (out.empty()) fail("data.path: ", data.path, " holds no Qasper questions", filter.empty() ? "" : " that pass data.filter");
+    return out;
+  }
   for (const auto& file : expand_data_path(data.path, "jsonl", "data")) {
     std::ifstream in(file);
     if (!in) fail("data.path: cannot read ", file.string());
@@ -59,12 +87,7 @@ std::vector<QaRecord> read_records(const DataSpec& data) {
       } catch (const json::exception& e) {
         fail(where, ": not a JSON record (", e.what(), ")");
       }
-      bool keep = true;
-      for (const auto& [path, value] : filter) {
-        const json* v = json_at_path(j, path);
-        if (!v || (v->is_string() ? v->get<std::string>() : v->dump()) != value) keep = false;
-      }
-      if (!keep) continue;
+      if (!passes(j, filter)) continue;
       out.push_back({where, std::move(j)});
       if (data.max_sequences > 0 && static_cast<int64_t>(out.size()) >= data.max_sequences) return out;
     }
@@ -112,6 +135,52 @@ bool truncate_span(std::vector<int64_t>& prompt, int64_t begin, int64_t end, int
   return true;
 }
 
+std::vector<json> qasper_records(const json& papers, const std::string& where) {
+  if (!papers.is_object())
+    fail(where, ": a Qasper release file is a JSON object {paper_id: paper} (found a JSON ", papers.type_name(), ")");
+  auto text_or_empty = [](const json& p, const char* key) {
+    auto it = p.find(key);
+    return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::vector<json> out;
+  for (const auto& [paper_id, paper] : papers.items()) {
+    const std::string at = where + ": paper " + paper_id;
+    if (!paper.is_object() || !paper.contains("qas") || !paper.contains("full_text"))
+      fail(at, ": expected an object with full_text and qas (AllenAI's qasper-*-v0.3.json layout)");
+    std::string full_text;
+    for (const auto& section : paper["full_text"]) {
+      std::string paragraphs;
+      for (const auto& p : section.value("paragraphs", json::array()))
+        if (p.is_string()) paragraphs += (paragraphs.empty() ? "" : " ") + p.get<std::string>();
+      full_text += text_or_empty(section, "section_name") + " " + paragraphs + " ";
+    }
+    for (const auto& qa : paper["qas"]) {
+      std::vector<std::string> answers;
+      for (const auto& annotation : qa.value("answers", json::array())) {
+        const json a = annotation.value("answer", json::object());
+        if (a.contains("yes_no") && a["yes_no"].is_boolean()) {
+          answers.push_back(a["yes_no"].get<bool>() ? "yes" : "no");
+        } else if (a.value("unanswerable", false)) {
+          answers.push_back("unanswerable");
+        } else if (!text_or_empty(a, "free_form_answer").empty()) {
+          answers.push_back(a["free_form_answer"].get<std::string>());
+        } else {
+          std::string spans;
+          for (const auto& s : a.value("extractive_spans", json::array()))
+            if (s.is_string()) spans += (spans.empty() ? "" : " ") + s.get<std::string>();
+          answers.push_back(spans);
+        }
+      }
+      out.push_back({{"id", text_or_empty(qa, "question_id")},
+                     {"paper_id", paper_id},
+                     {"full_text", full_text},
+                     {"question", text_or_empty(qa, "question")},
+                     {"answers", answers}});
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> qa_answers(const json& value, const std::string& where) {
   if (value.is_string()) return {value.get<std::string>()};
   if (value.is_array()) {
@@ -144,7 +213,7 @@ std::vector<std::string> QaTask::problems(const ExperimentSpec& spec, const Mode
 void QaTask::run(RunContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
   auto tokenizer = run_tokenizer(es, ctx.model_config);
-  const std::vector<QaRecord> records = read_records(es.data);
+  const std::vector<QaRecord> records = read_records(es.data, spec_.records);
   const std::vector<std::string> fields = template_fields(spec_.templ, "task.template");
   const int64_t bos = ctx.model_config.bos_token_id;
   if (es.data.prepend_bos && bos < 0)

@@ -17,6 +17,7 @@ namespace lminf {
 
 struct QaSpec {
   std::string type = "qa";
+  std::string records = "jsonl";
   std::string templ = "{context}\n\nQuestion: {question}\nAnswer:";
   std::string context_field = "context";
   std::string answers_field = "answers";
@@ -29,6 +30,9 @@ struct QaSpec {
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
+    v("records", records, "how data.path holds the questions: jsonl, one JSON record per line; qasper, AllenAI's "
+      "Qasper release (qasper-test-v0.3.json), one record per question with fields id, paper_id, full_text, question "
+      "and answers (LM-Infinite's gold mapping)", Choices{"jsonl", "qasper"});
     v("template", templ, "the prompt; {name} is the record's value at dotted path name, {{ and }} are literal braces");
     v("context_field", context_field, "the template field that holds the long document: truncation: context "
       "cuts only its tokens; other modes count prompts whose text after it (the question) was cut");
@@ -68,6 +72,15 @@ std::pair<int64_t, int64_t> document_span(const std::vector<int64_t>& prompt, co
 // the prompt has max_length tokens; false, with the prompt unchanged, when the tokens outside the
 // span leave fewer than 2 for it.
 bool truncate_span(std::vector<int64_t>& prompt, int64_t begin, int64_t end, int64_t max_length);
+
+// The records of AllenAI's Qasper release ({paper_id: {full_text: [{section_name, paragraphs}], qas:
+// [{question, question_id, answers: [{answer: {yes_no, unanswerable, free_form_answer,
+// extractive_spans}}]}]}}), one per question, as LM-Infinite's loader builds them (spec section 5.3):
+// {id, paper_id, full_text, question, answers}. full_text joins "<section name> <paragraphs joined by
+// spaces> " over the sections (a null name counts as ""); each annotator's gold answer is "yes"/"no"
+// for yes/no questions, else "unanswerable", else the free-form answer, else the extractive spans
+// joined by a space. Errors name `where` and the paper.
+std::vector<nlohmann::json> qasper_records(const nlohmann::json& papers, const std::string& where);
 
 // A record's gold answers: a string, or a list of strings (other JSON values are an error naming `where`).
 std::vector<std::string> qa_answers(const nlohmann::json& value, const std::string& where);

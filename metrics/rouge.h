@@ -7,6 +7,11 @@
 //            P = overlap / prediction n-grams, R = overlap / reference n-grams
 //   ROUGE-L: LCS = longest common subsequence of the two token lists; P = LCS / prediction tokens,
 //            R = LCS / reference tokens
+//   ROUGE-Lsum (summary level, texts split into sentences at '\n'): for each reference sentence,
+//            the union of its LCS positions against every prediction sentence (LCS positions by
+//            backtracking the DP table: on a match take it, else step toward the larger neighbour,
+//            the reference on ties); each union token is a hit while both texts still have an
+//            unused copy of it; P = hits / prediction tokens, R = hits / reference tokens
 //   F = 2 P R / (P + R) (0 when P + R = 0; P, R = 0 when a side has no n-gram)
 // Checked against rouge-score's documented examples (tests/metrics/rouge_test.cpp; docs/metrics.md).
 // Lowercasing is ASCII: non-ASCII letters are outside [a-z0-9] either way and become separators.
@@ -22,15 +27,17 @@ struct RougeScore {
 };
 
 struct RougeScores {
-  RougeScore rouge1, rouge2, rougeL;
+  RougeScore rouge1, rouge2, rougeL, rougeLsum;
 };
 
 std::vector<std::string> rouge_tokenize(const std::string& text);
 
 RougeScore rouge_n(const std::vector<std::string>& reference, const std::vector<std::string>& prediction, int n);
 RougeScore rouge_l(const std::vector<std::string>& reference, const std::vector<std::string>& prediction);
+RougeScore rouge_lsum(const std::vector<std::vector<std::string>>& reference_sentences,
+                      const std::vector<std::vector<std::string>>& prediction_sentences);
 
-// ROUGE-1, -2 and -L of one prediction against one reference (texts, tokenized as above).
+// ROUGE-1, -2, -L and -Lsum of one prediction against one reference (texts, tokenized as above).
 RougeScores rouge(const std::string& reference, const std::string& prediction);
 
 }  // namespace lminf

@@ -146,6 +146,7 @@ TEST_F(GenerationQa, GenerationMatchesGenerateOnTheSamePrompts) {
       EXPECT_EQ(e[v]["count"], s["count"]);
       EXPECT_DOUBLE_EQ(e[v]["bleu"].get<double>(), s["bleu"].get<double>());
       EXPECT_DOUBLE_EQ(e[v]["rougeL"].get<double>(), s["rougeL"].get<double>());
+      EXPECT_DOUBLE_EQ(e[v]["rougeLsum"].get<double>(), s["rougeLsum"].get<double>());
     }
   EXPECT_EQ(res["provenance"]["variant"], "lambda");
 }
@@ -298,6 +299,50 @@ TEST_F(GenerationQa, QaContextTruncationKeepsTheTextAroundTheDocument) {
   while (!want.empty() && std::isspace(static_cast<unsigned char>(want.back()))) want.pop_back();
   while (!want.empty() && std::isspace(static_cast<unsigned char>(want.front()))) want.erase(0, 1);
   EXPECT_EQ(recs[0]["prediction"].get<std::string>(), want);
+}
+
+// A miniature of AllenAI's qasper-*-v0.3.json: every branch of the gold mapping (spec section 5.3).
+const char* kQasper = R"({
+ "p1": {"title": "T", "abstract": "A",
+        "full_text": [{"section_name": "Intro", "paragraphs": ["First para.", "Second para."]},
+                      {"section_name": null, "paragraphs": ["Tail."]}],
+        "qas": [{"question": "Is it good?", "question_id": "q1",
+                 "answers": [{"answer": {"unanswerable": false, "extractive_spans": [], "yes_no": true, "free_form_answer": ""}},
+                             {"answer": {"unanswerable": true, "extractive_spans": [], "yes_no": null, "free_form_answer": ""}}]},
+                {"question": "What is used?", "question_id": "q2",
+                 "answers": [{"answer": {"unanswerable": false, "extractive_spans": ["BERT", "ELMo"], "yes_no": null, "free_form_answer": ""}},
+                             {"answer": {"unanswerable": false, "extractive_spans": ["x"], "yes_no": null, "free_form_answer": "a transformer"}}]}]},
+ "p2": {"full_text": [], "qas": [{"question": "Q?", "question_id": "q3", "answers": [{"answer": {"yes_no": false}}]}]}
+})";
+
+TEST(QaQasper, RecordsFollowTheGoldMapping) {
+  const auto recs = qasper_records(json::parse(kQasper), "qasper.json");
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[0]["id"], "q1");
+  EXPECT_EQ(recs[0]["paper_id"], "p1");
+  EXPECT_EQ(recs[0]["full_text"], "Intro First para. Second para.  Tail. ");
+  EXPECT_EQ(recs[0]["question"], "Is it good?");
+  EXPECT_EQ(recs[0]["answers"], json({"yes", "unanswerable"}));
+  EXPECT_EQ(recs[1]["answers"], json({"BERT ELMo", "a transformer"}));
+  EXPECT_EQ(recs[2]["answers"], json({"no"}));
+  EXPECT_EQ(recs[2]["full_text"], "");
+  EXPECT_NE(lminf::testing::error_of([] { qasper_records(json::array(), "x.json"); }).find("x.json: a Qasper release file"),
+            std::string::npos);
+}
+
+TEST_F(GenerationQa, QaReadsTheQasperRelease) {
+  write_text(root() / "qasper-test-v0.3.json", kQasper);
+  write_text(root() / "qasper.yaml",
+             "name: qa\nthreads: 1\nmodel: {path: " + (root() / "model").string() + "}\n"
+             "data: {format: jsonl, path: " + (root() / "qasper-test-v0.3.json").string() + ", tokenizer: " + embedded().string() + "}\n"
+             "task: {type: qa, records: qasper, template: \"{full_text} Question: {question}\", id_field: id, max_new_tokens: 2}\n"
+             "output: {dir: " + (root() / "qasper").string() + "}\n");
+  std::string log;
+  ASSERT_EQ(run_command(lminf_binary().string() + " run " + (root() / "qasper.yaml").string(), &log), 0) << log;
+  const auto recs = read_jsonl(root() / "qasper" / "predictions.jsonl");
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[1]["id"], "q2");
+  EXPECT_EQ(recs[1]["answers"], json({"BERT ELMo", "a transformer"}));
 }
 
 TEST(QaTruncation, DocumentSpanAndCenterCutOfTheSpan) {

@@ -36,6 +36,30 @@ TEST(Rouge, RougeScoreNotebookExample) {
   EXPECT_NEAR(s.rougeL.precision, 0.7142857142857143, 1e-15);
   EXPECT_NEAR(s.rougeL.recall, 0.8333333333333334, 1e-15);
   EXPECT_NEAR(s.rougeL.fmeasure, 0.7692307692307692, 1e-15);
+  // Same notebook: on one-line texts rougeLsum equals rougeL.
+  EXPECT_NEAR(s.rougeLsum.precision, 0.7142857142857143, 1e-15);
+  EXPECT_NEAR(s.rougeLsum.recall, 0.8333333333333334, 1e-15);
+  EXPECT_NEAR(s.rougeLsum.fmeasure, 0.7692307692307692, 1e-15);
+}
+
+TEST(Rouge, SummaryLevelLcsByHand) {
+  // Reference sentences [a b] [c d], prediction one sentence [c d a b]: each reference sentence's LCS
+  // with the prediction is the whole sentence, so 4 hits of 4: rougeLsum = 1; plain rougeL sees one
+  // sequence with LCS 2 of 4: 0.5.
+  const RougeScores s = rouge("a b\nc d", "c d a b");
+  EXPECT_DOUBLE_EQ(s.rougeLsum.fmeasure, 1.0);
+  EXPECT_DOUBLE_EQ(s.rougeL.fmeasure, 0.5);
+  // Union of LCS positions over prediction sentences, hits clipped by counts: reference [a b c a]
+  // against [a x] [b c] [a]: backtracking from the ends gives positions {0}, {1, 2} and {3} (the last
+  // "a"), union {0, 1, 2, 3} -> 4 hits (two "a" in each text); P = 4 / 5 prediction tokens, R = 4 / 4.
+  const RougeScore u = rouge_lsum({{"a", "b", "c", "a"}}, {{"a", "x"}, {"b", "c"}, {"a"}});
+  EXPECT_NEAR(u.precision, 4.0 / 5, 1e-15);
+  EXPECT_NEAR(u.recall, 1.0, 1e-15);
+  // Clipping: reference [a a] against [a] [a] [a]: union {1} (each LCS takes the last "a") -> 1 hit.
+  const RougeScore c = rouge_lsum({{"a", "a"}}, {{"a"}, {"a"}, {"a"}});
+  EXPECT_NEAR(c.precision, 1.0 / 3, 1e-15);
+  EXPECT_NEAR(c.recall, 1.0 / 2, 1e-15);
+  EXPECT_EQ(rouge_lsum({{}}, {{"a"}}).fmeasure, 0.0);
 }
 
 TEST(Rouge, HandComputedEdgeCases) {
