@@ -73,6 +73,11 @@ TEST(ShippedConfigs, EveryConfigAndSweepPointValidates) {
         base.push_back("data.path=" + fake.string());
       }
     }
+    if (root["task"] && root["task"]["eval_path"] && !fs::exists(root["task"]["eval_path"].as<std::string>())) {
+      const fs::path fake = tmp / ("eval-" + std::to_string(validated) + ".ids");
+      write_text(fake, "1 2 3\n");
+      base.push_back("task.eval_path=" + fake.string());
+    }
     base.push_back("output.dir=" + (tmp / "out").string());
     int world = 1;
     if (root["parallel"]) {
