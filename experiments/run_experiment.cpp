@@ -8,6 +8,7 @@
 #include <iostream>
 #include <ctime>
 
+#include "analysis/analyze.h"
 #include "attention/registry.h"
 #include "experiments/outputs.h"
 #include "experiments/sweep.h"
@@ -340,6 +341,36 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
     log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / mib, " MiB");
 }
 
+namespace {
+
+// The overlay plots of a sweep: every point's per-token NLL (and factor dump) in one `lminf analyze`
+// run into output.dir/analysis, each labelled by its point's values. The table is the sweep's main
+// output, so a failure here (no gnuplot, outputs analyze does not read) is a warning.
+void overlay_sweep(const fs::path& base_dir, const std::vector<SweepPoint>& points, const std::string& dump_file) {
+  AnalyzeOptions opts;
+  for (const auto& p : points) {
+    std::string label;
+    for (const auto& kv : p.overrides) label += (label.empty() ? "" : " ") + kv.second;
+    const fs::path dir = base_dir / sweep_folder_name(p);
+    for (const std::string name : {std::string("token_nll.h5"), dump_file}) {
+      if (name.empty() || !fs::exists(dir / name)) continue;
+      opts.inputs.push_back(dir / name);
+      opts.labels.push_back(label.empty() ? p.name : label);
+    }
+  }
+  if (opts.inputs.empty()) return;
+  opts.out_dir = base_dir / "analysis";
+  opts.overwrite = true;
+  try {
+    analyze(opts);
+    log_info("sweep: overlay tables and plots of ", opts.inputs.size(), " outputs in ", opts.out_dir.string());
+  } catch (const std::exception& e) {
+    log_warn("sweep: overlay plots skipped: ", e.what());
+  }
+}
+
+}  // namespace
+
 void run_file(const std::string& file, const std::vector<std::string>& overrides, Communicator& world, bool dry_run) {
   SpecSource src;
   src.file = file;
@@ -394,6 +425,7 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
     const std::string md = write_sweep_table(base_dir, points);
     std::cout << "\n" << md;
     log_info("sweep: table written to ", (base_dir / "sweep.md").string(), " and sweep.csv");
+    overlay_sweep(base_dir, points, base.spec.dump.enabled() ? base.spec.dump.file : std::string());
   }
 }
 

@@ -77,6 +77,11 @@ TEST(SweepRun, RunsEveryPointThenSkipsCompletedOnes) {
   };
   EXPECT_NEAR(nll("variant-vanilla"), nll("variant-streaming_start_size-1"), 1e-5);
   EXPECT_GT(std::abs(nll("variant-vanilla") - nll("variant-streaming_start_size-1_recent_size-3")), 1e-4);
+  // The overlay: one analysis of the three points' per-token NLL, labelled by their values.
+  const auto summary = nlohmann::json::parse(lminf::testing::read_text(d / "out" / "analysis" / "summary.json"));
+  const std::string text = summary.dump();
+  EXPECT_NE(text.find("streaming 1 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("vanilla"), std::string::npos) << text;
   // Re-run: completed points are skipped (their files untouched).
   const auto before = std::filesystem::last_write_time(d / "out" / "variant-vanilla" / "results.json");
   run_file((d / "sweep.yaml").string(), {}, world, false);
