@@ -59,5 +59,9 @@ print(f"tokens {r['tokens']:,} (this invocation from {r['resumed_from']:,}), mea
 print(f"RSS at {first['tokens']:,} tokens {first['rss_bytes'] / mib:.1f} MiB, at {last['tokens']:,} tokens "
       f"{last['rss_bytes'] / mib:.1f} MiB: ratio {last['rss_bytes'] / first['rss_bytes']:.4f}")
 print(f"tokens/s {tps:.0f} over {r['elapsed_s']:.0f} s; projected 200M tokens: {2e8 / tps / 3600:.1f} h")
+n = r["tokens"] - r["resumed_from"]
+if r.get("cpu_s", 0) > 0:
+    print(f"CPU time {r['cpu_s']:.0f} s: {n / r['cpu_s']:.0f} tokens per CPU-second; 200M tokens: "
+          f"{2e8 / (n / r['cpu_s']) / 3600:.1f} CPU-hours")
 PY
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,6 +7,7 @@
 #include <optional>
 #include <iostream>
 #include <ctime>
+#include <fstream>
 
 #include "analysis/analyze.h"
 #include "attention/registry.h"
@@ -343,6 +344,18 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
 
 namespace {
 
+// results.json of a resumable task that has not finished (`"complete": false`).
+bool results_incomplete(const fs::path& results) {
+  if (!fs::exists(results)) return false;
+  try {
+    std::ifstream in(results);
+    const auto j = nlohmann::json::parse(in);
+    return j.contains("complete") && j["complete"].is_boolean() && !j["complete"].get<bool>();
+  } catch (const std::exception&) {
+    return false;  // unreadable: treated as complete, as before (the table reports it)
+  }
+}
+
 // The overlay plots of a sweep: every point's per-token NLL (and factor dump) in one `lminf analyze`
 // run into output.dir/analysis, each labelled by its point's values. The table is the sweep's main
 // output, so a failure here (no gnuplot, outputs analyze does not read) is a warning.
@@ -408,15 +421,20 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
   if (dry_run) return;
   for (size_t i = 0; i < points.size(); ++i) {
     const fs::path dir = base_dir / sweep_folder_name(points[i]);
-    if (!base.spec.output.overwrite && fs::exists(dir / "results.json")) {
+    const bool partial = !base.spec.output.overwrite && results_incomplete(dir / "results.json");
+    if (!base.spec.output.overwrite && fs::exists(dir / "results.json") && !partial) {
       log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name, " already complete in ", dir.string(),
                " (skipped)");
       continue;
     }
     log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name);
-    // An incomplete point (killed before results.json) is redone from scratch.
+    // A point killed before its results.json is redone from scratch; one whose results.json says
+    // `complete: false` (a resumable task such as streaming_perplexity) resumes where it stopped.
     std::vector<std::string> o = point_overrides[i];
-    o.push_back("output.overwrite=true");
+    if (partial)
+      log_info("sweep: point ", i + 1, " is incomplete (results.json: complete: false); resuming it");
+    else
+      o.push_back("output.overwrite=true");
     LoadedExperiment exp = load_experiment(file, o, world.size());
     run_experiment(exp, world);
   }

@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include <sys/resource.h>
+
 #include "attention/registry.h"
 #include "experiments/outputs.h"
 #include "experiments/token_stream.h"
@@ -61,6 +63,14 @@ std::string config_differences(const std::string& old_yaml, const std::string& n
   for (const auto& [k, v] : a)
     if (!b.count(k)) diff += "\n    " + k + ": " + v + " (only in the earlier run)";
   return diff;
+}
+
+// CPU time of this process so far (user + system, all threads), seconds.
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return s(u.ru_utime) + s(u.ru_stime);
 }
 
 double mean_or_nan(double sum, int64_t n) {
@@ -411,6 +421,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
   nlohmann::json memory = nlohmann::json::array();
   const int64_t first_done = done;
+  const double cpu_start = process_cpu_s();
   int64_t last_flush = done;
 
   auto write_results = [&](bool complete) {
@@ -424,6 +435,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
     const double el = progress.elapsed_s();
     r["elapsed_s"] = el;  // this invocation
     r["tokens_per_s"] = el > 0 ? static_cast<double>(done - first_done) / el : 0.0;
+    r["cpu_s"] = process_cpu_s() - cpu_start;  // this invocation's CPU time, all threads (load-independent)
     r["kv_cache_entries"] = cache.size();
     r["kv_cache_bytes"] = cache.bytes();
     r["memory"] = memory;
