@@ -88,5 +88,29 @@ TEST(SweepRun, RunsEveryPointThenSkipsCompletedOnes) {
   EXPECT_EQ(std::filesystem::last_write_time(d / "out" / "variant-vanilla" / "results.json"), before);
 }
 
+TEST(SweepRun, ResumesAPointWhoseResultsSayIncomplete) {
+  TempDir d;
+  write_random_llama(d / "model", llama_preset("tiny"), 2);
+  write_text(d / "data.ids", "5 6 7 8 9 10 11 12 13 14 15 16\n20 21 22 23 24 25 26 27\n");
+  write_text(d / "sweep.yaml", "name: s\nmodel: {path: " + (d / "model").string() + "}\ndata: {path: " +
+                                   (d / "data.ids").string() + "}\ntask: {type: streaming_perplexity, chunk_size: 4, "
+                                   "max_tokens: 16}\noutput: {dir: " + (d / "out").string() +
+                                   "}\nsweep: {points: [{attention.variant: streaming, attention.start_size: 1, "
+                                   "attention.recent_size: 4}]}\n");
+  LocalCommunicator world;
+  run_file((d / "sweep.yaml").string(), {}, world, false);
+  const auto results = d / "out" / "variant-streaming_start_size-1_recent_size-4" / "results.json";
+  auto j = nlohmann::json::parse(lminf::testing::read_text(results));
+  ASSERT_TRUE(j["complete"].get<bool>());
+  const double mean = j["mean_nll"].get<double>();
+  // As a killed run leaves it: the sweep must run the point again (resuming), not skip it.
+  j["complete"] = false;
+  write_text(results, j.dump());
+  run_file((d / "sweep.yaml").string(), {}, world, false);
+  j = nlohmann::json::parse(lminf::testing::read_text(results));
+  EXPECT_TRUE(j["complete"].get<bool>());
+  EXPECT_EQ(j["mean_nll"].get<double>(), mean);
+}
+
 }  // namespace
 }  // namespace lminf
