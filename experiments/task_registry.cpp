@@ -1,6 +1,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "experiments/attention_dump_task.h"
+#include "experiments/passkey_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
 #include "experiments/task.h"
@@ -21,6 +22,8 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
       {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
        [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
+      {"passkey", "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth",
+       [] { return std::make_unique<PasskeyTask>(); }, [] { return describe_spec<PasskeySpec>("task"); }},
   };
   return tasks;
 }
