@@ -13,7 +13,10 @@ PasskeyTemplate default_passkey_template() {
       "about the important information there.";
   t.filler = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
   t.needle = "The pass key is {key}. Remember it. {key} is the pass key.";
-  t.question = "What is the pass key? The pass key is";
+  // The trailing space is the original's: SentencePiece tokenizers that split digits (Llama-2, the
+  // embedded model) then end the prompt with the word-start piece, so a 7-digit key is exactly the
+  // 7 tokens of max_new_tokens.
+  t.question = "What is the pass key? The pass key is ";
   return t;
 }
 

@@ -237,6 +237,35 @@ TEST(PasskeyPlan, RandomDepthsAndBins) {
   EXPECT_EQ(passkey_depth_cell(s, one), 3);
 }
 
+TEST(PasskeyPlan, SummaryOfRandomDepthsCountsEachSampleInItsBin) {
+  PasskeySpec s = small_spec();
+  s.depths.clear();
+  s.samples = 50;
+  s.depth_bins = 3;
+  std::vector<PasskeyOutcome> outcomes;
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> cells;  // (length, bin) -> (n, correct)
+  for (const auto& x : plan_passkey_samples(s, 9)) {
+    outcomes.push_back({x, x.key % 3 == 0});
+    auto& c = cells[{x.length, static_cast<int64_t>(x.depth * 3)}];
+    c.first += 1;
+    c.second += x.key % 3 == 0;
+  }
+  const json r = summarize_passkey(s, outcomes);
+  EXPECT_EQ(r["samples"], 150);
+  ASSERT_EQ(r["by_depth"].size(), 3u);
+  EXPECT_DOUBLE_EQ(r["by_depth"][1]["depth_lo"].get<double>(), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(r["by_depth"][1]["depth_hi"].get<double>(), 2.0 / 3);
+  ASSERT_EQ(r["cells"].size(), 9u);
+  for (size_t k = 0; k < 9; ++k) {
+    const auto& e = r["cells"][k];
+    const auto& want = cells[{s.lengths[k % 3], static_cast<int64_t>(k / 3)}];
+    EXPECT_EQ(e["length"].get<int64_t>(), s.lengths[k % 3]);
+    EXPECT_DOUBLE_EQ(e["depth"].get<double>(), (static_cast<double>(k / 3) + 0.5) / 3);
+    EXPECT_EQ(e["samples"].get<int64_t>(), want.first);
+    EXPECT_EQ(e["correct"].get<int64_t>(), want.second);
+  }
+}
+
 TEST(PasskeyParallel, SplitAndMergeCoverEverySampleOnce) {
   for (int64_t total : {1, 2, 7, 10, 13}) {
     for (int64_t n : {1, 2, 3, 5}) {
@@ -370,6 +399,8 @@ TEST_F(Tokenizers, ConfigProblemsBeforeWeights) {
   EXPECT_NE(err("{type: passkey, lengths: [300], needle: \"no slot\"}", "").find("{key}"), std::string::npos);
   EXPECT_NE(err("{type: passkey, lengths: [300, 300]}", "").find("once"), std::string::npos);
   EXPECT_EQ(err("{type: passkey, lengths: [300]}", ""), "");
+  // tasks that read data still need data.path (no longer a required key of every experiment)
+  EXPECT_NE(err("{type: perplexity}", "").find("data.path: required by task perplexity"), std::string::npos);
 }
 
 TEST(PasskeyTask, EmbeddedModelThroughTheBinary) {
