@@ -31,16 +31,17 @@ struct OnlineSoftmax {
 
 // -tau * ln(p - L + 1 - G) on keys j >= G with p - j >= L; [bq, bk] in `dt`, or undefined when no
 // entry of the tile is in the middle.
-at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t ks, int64_t bk, at::ScalarType dt) {
+at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t ks, int64_t bk, at::ScalarType dt,
+                         const at::TensorOptions& idx) {
   // The tile has a middle entry iff its last row reaches past its first eligible key.
   const int64_t first_key = std::max(ks, t.global);
   if (first_key >= ks + bk || (i0 + bq - 1) - first_key < t.local) return at::Tensor();
-  at::Tensor p = at::arange(i0, i0 + bq, at::kLong).unsqueeze(1);  // [bq, 1]
-  at::Tensor j = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);  // [1, bk]
+  at::Tensor p = at::arange(i0, i0 + bq, idx).unsqueeze(1);  // [bq, 1]
+  at::Tensor j = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
   at::Tensor middle = at::logical_and(j >= t.global, (p - j) >= t.local);
   at::Tensor n_mid = (p - t.local + 1 - t.global).clamp_min(1).to(at::kDouble);  // >= 1 wherever used
   at::Tensor row = n_mid.log().mul_(-t.tau);                                     // [bq, 1]
-  return at::where(middle, row, at::zeros({1}, at::kDouble)).to(dt);
+  return at::where(middle, row, at::zeros({1}, row.options())).to(dt);
 }
 
 }  // namespace
@@ -66,6 +67,7 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
   const auto dtype = q.scalar_type();
   const auto acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
   const auto f_opts = q.options().dtype(acc_t);
+  const auto idx = q.options().dtype(at::kLong);  // index tensors live beside the queries (CPU or CUDA)
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
   const bool fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
@@ -87,7 +89,7 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
     const int64_t bq = std::min(a.opts.block_q, Tq - qs);
     const int64_t i0 = a.q_offset + qs, i1 = i0 + bq;  // cache indices of this tile's queries
     const int64_t rows = g * bq;
-    at::Tensor qi = at::arange(i0, i1, at::kLong).unsqueeze(1);  // [bq, 1]
+    at::Tensor qi = at::arange(i0, i1, idx).unsqueeze(1);  // [bq, 1]
     at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
     at::Tensor qfb = far ? a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D}) : at::Tensor();
     // Far columns [0, nf): keys that are >= W away from at least the tile's last query. Band [lo, i1).
@@ -104,9 +106,9 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
       }
       at::Tensor s_band = s.narrow(-1, nf, bw);
       at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
-      at::Tensor kj = at::arange(lo, i1, at::kLong).unsqueeze(0);  // [1, bw]
+      at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
       at::Tensor hidden = at::logical_or(kj > qi, (qi - kj) >= W);
-      if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, at::kLong).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
+      if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, idx).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
       at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
       s5.masked_fill_(hidden, neg_inf);
       if (report_tiles) {
@@ -130,21 +132,21 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
       if (is_far) {
         // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
         if (ks + bk - 1 > i0 - W) {
-          at::Tensor kj = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);
+          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
           s5.masked_fill_((qi - kj) < W, neg_inf);
         }
       } else {
         const bool causal_cut = ks + bk - 1 > i0;
         const bool window_cut = a.window && (i1 - 1) - ks >= W;
         if (causal_cut || window_cut) {
-          at::Tensor kj = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);
+          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
           at::Tensor hidden = kj > qi;
           if (window_cut) hidden = at::logical_or(hidden, (qi - kj) >= W);
           s5.masked_fill_(hidden, neg_inf);
         }
       }
       if (a.triangle) {
-        at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t);
+        at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t, idx);
         if (bias.defined()) s5.add_(bias);
       }
       if (report_tiles) report(s, i0, bq, ks, bk, is_far);

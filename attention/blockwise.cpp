@@ -22,6 +22,7 @@ at::Tensor blockwise_causal_attention(const at::Tensor& q, const at::Tensor& k, 
   // Softmax statistics in float32 (float64 when the inputs are float64: the reference path).
   const auto acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
   auto f32 = q.options().dtype(acc_t);
+  const auto idx = q.options().dtype(at::kLong);  // index tensors beside the queries (CPU or CUDA)
 
   at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
   for (int64_t qs = 0; qs < Tq; qs += opts.block_q) {
@@ -43,8 +44,8 @@ at::Tensor blockwise_causal_attention(const at::Tensor& q, const at::Tensor& k, 
       const bool causal_cut = ks + bk - 1 > i0;
       const bool window_cut = window && ks <= i1 - 1 - *window;
       if (causal_cut || window_cut) {
-        at::Tensor qi = at::arange(i0, i1, at::kLong).unsqueeze(1);  // [bq, 1]
-        at::Tensor kj = at::arange(ks, ks + bk, at::kLong).unsqueeze(0);  // [1, bk]
+        at::Tensor qi = at::arange(i0, i1, idx).unsqueeze(1);  // [bq, 1]
+        at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
         at::Tensor hidden = kj > qi;
         if (window) hidden = at::logical_or(hidden, (qi - kj) >= *window);
         s.view({B, Hkv, g, bq, bk}).masked_fill_(hidden, neg_inf);

@@ -17,7 +17,7 @@ at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
   if (call.rope) {
     // Keys at their cache index, queries after the cached entries; positions computed in float32.
     const int64_t seq_len = K;
-    at::Tensor kpos = at::arange(0, K, at::kLong);
+    at::Tensor kpos = at::arange(0, K, call.k.options().dtype(at::kLong));
     auto cs = call.rope->cos_sin(kpos, seq_len);
     k = RotaryEmbedding::apply(k, cs.first, cs.second);
     q = RotaryEmbedding::apply(q, cs.first.narrow(0, call.q_offset, Tq), cs.second.narrow(0, call.q_offset, Tq));

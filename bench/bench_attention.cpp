@@ -138,10 +138,14 @@ at::Tensor original_style_lambda(const at::Tensor& q_rot, const at::Tensor& k_ro
 std::string run_original_python(const fs::path& checkout, int64_t H, int64_t T, int64_t D, int64_t L, int64_t G,
                                 const std::string& dtype, int reps, int threads, double* seconds) {
   const fs::path script = fs::temp_directory_path() / ("lminf-orig-" + std::to_string(::getpid()) + ".py");
-  std::ofstream(script) << "import sys, time, math\n"
-                           "sys.path.insert(0, sys.argv[1])\n"
+  // The module is loaded from its file (models/ has no __init__.py). Its object's softmax() takes no
+  // dimension, and matmul(value) returns the output (and frees the score matrix), as in its callers.
+  std::ofstream(script) << "import sys, time, math, importlib.util, os\n"
                            "import torch\n"
-                           "from models.lambda_attention import lambda_matmul\n"
+                           "spec = importlib.util.spec_from_file_location('lambda_attention', "
+                           "os.path.join(sys.argv[1], 'models', 'lambda_attention.py'))\n"
+                           "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
+                           "lambda_matmul = mod.lambda_matmul\n"
                            "H, T, D, L, G, reps, threads = map(int, sys.argv[2:9]); dt = getattr(torch, sys.argv[9])\n"
                            "torch.set_num_threads(threads)\n"
                            "q, k, qs, ks, v = (torch.randn(1, H, T, D).to(dt) for _ in range(5))\n"
@@ -151,12 +155,14 @@ std::string run_original_python(const fs::path& checkout, int64_t H, int64_t T, 
                            "    for h in range(H):\n"
                            "        a = lambda_matmul(k[:, h], ks[:, h], q[:, h], qs[:, h], L, G)\n"
                            "        a = a / math.sqrt(D)\n"
-                           "        a = a.softmax(-1)\n"
+                           "        a = a.softmax()\n"
                            "        o = a.matmul(v[:, h])\n"
                            "    best = min(best, time.time() - t0)\n"
                            "print('SECONDS', best)\n";
   std::ostringstream cmd;
-  cmd << "python3 " << script << " " << checkout << " " << H << " " << T << " " << D << " " << L << " " << G << " "
+  // Debian's python3-torch lives beside /usr/bin/python3 (another python3 may come first on PATH).
+  const char* py = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  cmd << py << " " << script << " " << checkout << " " << H << " " << T << " " << D << " " << L << " " << G << " "
       << reps << " " << threads << " " << dtype << " 2>&1";
   std::string output;
   if (FILE* p = ::popen(cmd.str().c_str(), "r")) {

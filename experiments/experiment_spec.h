@@ -17,12 +17,16 @@ namespace lminf {
 struct ModelSpec {
   std::string path;
   std::string dtype = "float32";
+  std::string device = "cpu";
   YAML::Node rope_scaling;           // null: as config.json
   std::optional<double> rope_theta;  // null: as config.json
   template <class V>
   void visit(V& v) {
     v("path", path, "Hugging Face model folder (config.json + model.safetensors or sharded index); required by every task that reads a model");
     v("dtype", dtype, "run dtype: weights are converted to it on load", Choices{"float32", "bfloat16"});
+    v("device", device,
+      "where the model runs: cpu, cuda (each rank takes GPU local_rank mod the GPUs it sees) or cuda:N; "
+      "cuda needs lminf built against a CUDA-enabled libtorch (docs/parallel.md)");
     v("rope_scaling", rope_scaling,
       "overrides config.json's rope_scaling (RoPE-scaling baselines, with HF's formulas): a map as in HF, "
       "{rope_type: linear|dynamic|yarn|llama3|default, factor, original_max_position_embeddings, low_freq_factor, "

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "experiments/generation_common.h"
 #include "framework/error.h"
 
 namespace lminf {
@@ -91,19 +92,15 @@ PasskeyPrompt PasskeyPromptBuilder::build(int64_t length, double depth, int64_t 
   return p;
 }
 
-std::optional<std::string> first_integer(const std::string& text) {
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  size_t i = 0;
-  while (i < text.size() && !digit(text[i])) ++i;
-  if (i == text.size()) return std::nullopt;
-  size_t end = i;
-  while (end < text.size() && digit(text[end])) ++end;
-  while (i + 1 < end && text[i] == '0') ++i;  // int() drops leading zeros
-  return text.substr(i, end - i);
+std::optional<std::string> passkey_answer(const std::string& text) {
+  const std::string digits = first_integer(text);
+  if (digits.empty()) return std::nullopt;
+  const size_t nonzero = digits.find_first_not_of('0');
+  return nonzero == std::string::npos ? std::string("0") : digits.substr(nonzero);  // int() drops leading zeros
 }
 
 bool passkey_correct(const std::string& generated, int64_t key) {
-  const auto got = first_integer(generated);
+  const auto got = passkey_answer(generated);
   return got && *got == std::to_string(key);
 }
 

@@ -73,9 +73,10 @@ class PasskeyPromptBuilder {
   std::vector<int64_t> task_ids_, filler_ids_, question_ids_;
 };
 
-// The first run of ASCII digits in `text` without leading zeros ("0" for a run of zeros), as the
-// original's re.findall(r"\d+") then int(); nullopt when the text holds no digit.
-std::optional<std::string> first_integer(const std::string& text);
+// The answer of a generated text: its first run of ASCII digits (first_integer,
+// experiments/generation_common.h) without leading zeros ("0" for a run of zeros), as the original's
+// int(re.findall(r"\d+", text)[0]); nullopt when the text holds no digit.
+std::optional<std::string> passkey_answer(const std::string& text);
 
 // Whether the first integer of `generated` equals `key` (no integer: wrong).
 bool passkey_correct(const std::string& generated, int64_t key);

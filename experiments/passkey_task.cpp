@@ -294,7 +294,7 @@ void PasskeyTask::run(RunContext& ctx) {
     const PasskeyPrompt prompt = builder.build(s.length, s.depth, s.key);
     const auto& g = all[static_cast<size_t>(i)];
     const std::string text = tok->decode(g, true);
-    const auto answer = first_integer(text);
+    const auto answer = passkey_answer(text);
     const bool correct = passkey_correct(text, s.key);
     outcomes.push_back({s, correct});
     nlohmann::ordered_json line = {{"index", i},

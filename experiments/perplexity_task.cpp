@@ -147,7 +147,7 @@ void PerplexityTask::run(RunContext& ctx) {
     }
     at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, T - 1), nullptr, fctx);
     if (dump) dump->end_batch();
-    at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1));  // [bsz, T-1]
+    at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1)).to(at::kCPU);  // [bsz, T-1]
     for (int64_t b = 0; b < bsz; ++b) {
       const int64_t len = lengths[static_cast<size_t>(mine[static_cast<size_t>(start + b)])];
       if (len > 0) part[start + b].narrow(0, 0, len).copy_(tok_nll[b].narrow(0, 0, len));

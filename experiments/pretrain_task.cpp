@@ -5,11 +5,14 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
+
+#include <unistd.h>
 
 #include "attention/registry.h"
 #include "experiments/outputs.h"
@@ -22,6 +25,22 @@
 #include "models/llama.h"
 
 namespace lminf {
+namespace {
+
+// CPU autocast on and off; libtorch 2.4 replaced the CPU-specific calls by per-device ones.
+void set_cpu_autocast(bool on) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCPU, on);
+  if (on) at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+#else
+  at::autocast::set_cpu_enabled(on);
+  if (on) at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+
+}  // namespace
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -276,16 +295,10 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
     for (int64_t r = 0; r < local_batch; ++r)
       ids[r].copy_(at::tensor(sampler.window(static_cast<uint64_t>(es.seed), step, rank * local_batch + r), at::kLong));
     opt.zero_grad();
-    if (autocast) {
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
+    if (autocast) set_cpu_autocast(true);
     at::Tensor hidden = model.forward(ids.narrow(1, 0, s.context - 1), nullptr, fctx);
     at::Tensor nll = model.token_nll(hidden, ids.narrow(1, 1, s.context - 1));
-    if (autocast) {
-      at::autocast::set_cpu_enabled(false);
-      at::autocast::clear_cache();
-    }
+    if (autocast) set_cpu_autocast(false);
     // Mean over the GLOBAL batch: each rank divides its sum by the global token count, gradients summed.
     at::Tensor loss = nll.sum() / static_cast<double>(tokens_per_step);
     loss.backward();

@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <iostream>
 #include <ctime>
 
@@ -20,11 +22,52 @@
 #include "models/causal_lm.h"
 #include "parallel/process_grid.h"
 #include "parallel/shard.h"
+#ifdef LMINF_WITH_NCCL
+#include "parallel/nccl_communicator.h"
+#endif
 
 namespace lminf {
 namespace fs = std::filesystem;
 
 namespace {
+
+// This process's node-local rank under mpirun (0 without it).
+int local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* v = std::getenv(name)) return std::atoi(v);
+  return 0;
+}
+
+// model.device -> a device, or a problem message (empty device when the text is not a device).
+std::optional<at::Device> parse_device(const std::string& text, std::string& problem) {
+  if (text == "cpu") return at::Device(at::kCPU);
+  if (text != "cuda" && text.rfind("cuda:", 0) != 0) {
+    problem = "model.device: \"" + text + "\" is not a device (use cpu, cuda or cuda:N)";
+    return std::nullopt;
+  }
+  int index = -1;  // -1: "cuda", this rank's local rank modulo the GPUs seen
+  if (text != "cuda") {
+    const std::string digits = text.substr(5);
+    if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos) {
+      problem = "model.device: \"" + text + "\" is not a device (use cpu, cuda or cuda:N)";
+      return std::nullopt;
+    }
+    index = std::atoi(digits.c_str());
+  }
+  if (!at::hasCUDA()) {
+    problem = "model.device: " + text +
+              " asked for, but this lminf is built against a CPU-only libtorch or sees no GPU (build against a "
+              "CUDA-enabled libtorch with CMAKE_PREFIX_PATH, see docs/parallel.md; or set model.device: cpu)";
+    return std::nullopt;
+  }
+  const int n = static_cast<int>(at::getNumGPUs());
+  if (index < 0) index = local_rank() % std::max(n, 1);
+  if (index >= n) {
+    problem = "model.device: " + text + " but this process sees " + std::to_string(n) + " GPU(s)";
+    return std::nullopt;
+  }
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
 
 std::string location(const YAML::Node& node, const SpecSource& src, const std::string& key) {
   auto it = src.overridden.find(key);
@@ -143,6 +186,18 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
       fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
     }
     apply_rope_overrides(spec.model, root, exp.source, exp.model_config, problems);
+    std::string device_problem;
+    const auto device = parse_device(spec.model.device, device_problem);
+    if (!device) problems.push_back(location(root["model"]["device"], exp.source, "model.device") + device_problem);
+    if (device && device->is_cuda()) {
+      if (spec.dump.enabled())
+        problems.push_back("model.device: the dump: section's observers run on the CPU only so far (set model.device: cpu)");
+#ifndef LMINF_WITH_NCCL
+      if (tp > 1)
+        problems.push_back("model.device: cuda with parallel.tensor_parallel > 1 needs the NCCL communicator; this lminf "
+                           "was built without NCCL (docs/parallel.md)");
+#endif
+    }
     const ModelConfig& mc = exp.model_config;
     for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(tp))) problems.push_back(p);
     const std::string shard_problem =
@@ -160,6 +215,9 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
       if (spec.data.prepend_bos && mc.bos_token_id < 0)
         problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
     }
+  } else if (spec.model.device != "cpu") {
+    problems.push_back(location(root["model"]["device"], exp.source, "model.device") + "model.device: task " +
+                       exp.task->name() + " runs on the CPU only (set model.device: cpu)");
   } else if (spec.data.path.empty()) {
     problems.push_back(location(root["data"], exp.source, "data") + "data.path: required by task " + exp.task->name() +
                        " (a data file, folder or glob)");
@@ -221,6 +279,15 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   LoadOptions lo;
   lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
   lo.tp = &grid.tp();
+  std::string device_problem;
+  lo.device = parse_device(spec.model.device, device_problem).value_or(at::Device(at::kCPU));  // checked on load
+  std::unique_ptr<Communicator> gpu_tp;  // NCCL over this rank's tensor-parallel group
+#ifdef LMINF_WITH_NCCL
+  if (lo.device.is_cuda()) {
+    gpu_tp = std::make_unique<NcclCommunicator>(grid.tp(), lo.device.index());
+    lo.tp = gpu_tp.get();
+  }
+#endif
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<CausalLM> model;
   int64_t bytes_read = 0;
@@ -244,6 +311,8 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   prov["model_path"] = fs::absolute(spec.model.path).string();
   prov["model_type"] = exp.model_config.model_type;
   prov["dtype"] = spec.model.dtype;
+  prov["device"] = lo.device.str();
+  prov["tp_communicator"] = lo.tp->name();
   prov["variant"] = spec.attention.variant;
   prov["weight_bytes_per_rank"] = column(loaded, 0);
 

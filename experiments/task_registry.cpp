@@ -1,9 +1,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include "experiments/attention_dump_task.h"
+#include "experiments/generation_task.h"
 #include "experiments/passkey_task.h"
+#include "experiments/qa_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
+#include "experiments/streaming_perplexity_task.h"
 #include "experiments/task.h"
 #include "framework/error.h"
 
@@ -22,6 +25,13 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
       {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
        [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
+      {"streaming_perplexity", "one shuffled stream of the documents through a bounded KV cache; per-token NLL, resumable",
+       [] { return std::make_unique<StreamingPerplexityTask>(); },
+       [] { return describe_spec<StreamingPerplexitySpec>("task"); }},
+      {"generation", "greedy continuations at fixed depths scored against the true continuation (BLEU-4, ROUGE-1/2/L)",
+       [] { return std::make_unique<GenerationTask>(); }, [] { return describe_spec<GenerationSpec>("task"); }},
+      {"qa", "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM",
+       [] { return std::make_unique<QaTask>(); }, [] { return describe_spec<QaSpec>("task"); }},
       {"passkey", "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth",
        [] { return std::make_unique<PasskeyTask>(); }, [] { return describe_spec<PasskeySpec>("task"); }},
   };

@@ -4,20 +4,26 @@
 #include <limits>
 
 #include "framework/error.h"
+#include <torch/version.h>
 
 namespace lminf {
 namespace {
 
 // libtorch 1.13 prints "scatter_reduce() is in beta" once per process; the call is stable for our use
-// (amax with include_self), so that one warning is dropped.
+// (amax with include_self), so that one warning is dropped there. libtorch 2.x prints nothing (and
+// changed the warning-handler interface).
+#if TORCH_VERSION_MAJOR < 2
 class DropWarnings : public c10::WarningHandler {
  public:
   void process(const c10::SourceLocation&, const std::string&, const bool) override {}
 };
+#endif
 
 at::Tensor scatter_amax(const at::Tensor& self, const at::Tensor& index, const at::Tensor& src) {
+#if TORCH_VERSION_MAJOR < 2
   DropWarnings drop;
   c10::Warning::WarningHandlerGuard guard(&drop);
+#endif
   return self.scatter_reduce(2, index, src, "amax", /*include_self=*/true);
 }
 

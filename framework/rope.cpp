@@ -102,7 +102,7 @@ at::Tensor RotaryEmbedding::inv_freq(int64_t seq_len) const {
 
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::cos_sin(const at::Tensor& positions, int64_t seq_len) const {
   at::Tensor inv = inv_freq(seq_len);
-  at::Tensor freqs = at::outer(positions.to(at::kFloat), inv);  // [T, rot_dim/2]
+  at::Tensor freqs = at::outer(positions.to(at::kFloat), inv.to(positions.device()));  // [T, rot_dim/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);                 // [T, rot_dim]
   at::Tensor c = at::cos(emb), s = at::sin(emb);
   if (attention_scaling_ != 1.0) {
@@ -116,7 +116,7 @@ at::Tensor RotaryEmbedding::apply(const at::Tensor& x, const at::Tensor& cos, co
   const int64_t rot = cos.size(-1);
   const int64_t d = x.size(-1);
   at::Tensor xr = rot == d ? x : x.narrow(-1, 0, rot);
-  at::Tensor c = cos.to(x.scalar_type()), s = sin.to(x.scalar_type());
+  at::Tensor c = cos.to(x.device(), x.scalar_type()), s = sin.to(x.device(), x.scalar_type());
   at::Tensor x1 = xr.narrow(-1, 0, rot / 2), x2 = xr.narrow(-1, rot / 2, rot / 2);
   at::Tensor rotated = at::cat({-x2, x1}, -1);
   at::Tensor out = xr * c + rotated * s;
@@ -125,7 +125,7 @@ at::Tensor RotaryEmbedding::apply(const at::Tensor& x, const at::Tensor& cos, co
 }
 
 at::Tensor RotaryEmbedding::rotate(const at::Tensor& x, const at::Tensor& positions, int64_t seq_len) const {
-  auto cs = cos_sin(positions, seq_len);
+  auto cs = cos_sin(positions.to(x.device()), seq_len);
   return apply(x, cs.first, cs.second);
 }
 

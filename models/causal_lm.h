@@ -24,6 +24,7 @@ struct ForwardContext {
 struct LoadOptions {
   at::ScalarType dtype = at::kFloat;  // run dtype: weights are converted to it on load
   Communicator* tp = nullptr;         // tensor-parallel group; null = one rank
+  at::Device device = at::kCPU;       // where weights live and the forward pass runs (model.device)
 };
 
 class CausalLM {
@@ -31,6 +32,10 @@ class CausalLM {
   virtual ~CausalLM() = default;
   virtual const ModelConfig& config() const = 0;
   virtual at::ScalarType dtype() const = 0;
+
+  // Where the weights live (model.device). forward()/token_nll() accept CPU ids and targets and
+  // return tensors on this device; callers move results to the CPU to write them.
+  virtual at::Device device() const = 0;
 
   // Runs ids ([B, T] int64) through the model after whatever `cache` holds (null: no cache, the
   // sequence starts at position 0). Appends to and trims the cache. Returns the final-normed hidden

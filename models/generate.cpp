@@ -10,7 +10,7 @@
 namespace lminf {
 
 int64_t pick_token(const at::Tensor& logits, const GenerateOptions& opts, uint64_t& rng_state) {
-  at::Tensor z = logits.to(at::kDouble).contiguous();
+  at::Tensor z = logits.to(at::kCPU).to(at::kDouble).contiguous();
   if (!opts.do_sample) return z.argmax().item<int64_t>();
   if (opts.temperature <= 0) fail("generation: temperature must be > 0 when sampling");
   const int64_t V = z.numel();
@@ -67,6 +67,7 @@ std::vector<int64_t> generate(CausalLM& model, const AttentionVariant& attention
     const int64_t next = pick_token(logits, opts, rng_state);
     out.push_back(next);
     if (std::find(opts.stop_tokens.begin(), opts.stop_tokens.end(), next) != opts.stop_tokens.end()) break;
+    if (opts.stop_when && opts.stop_when(out)) break;
     if (step + 1 == opts.max_new_tokens) break;
     hidden = model.forward(at::full({1, 1}, next, at::kLong), &cache, ctx);
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "models/causal_lm.h"
@@ -16,6 +17,9 @@ struct GenerateOptions {
   double top_p = 1.0;        // nucleus sampling; 1: off
   uint64_t seed = 0;
   std::vector<int64_t> stop_tokens;  // generation ends after emitting one of these (e.g. EOS)
+  // Optional: called with the tokens generated so far after each new token; true ends generation
+  // (stop strings: experiments/generation_common.h).
+  std::function<bool(const std::vector<int64_t>& generated)> stop_when;
 };
 
 // Returns the generated tokens (not the prompt). Deterministic for a given seed: sampling draws from

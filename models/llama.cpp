@@ -10,16 +10,17 @@ namespace {
 struct Loader {
   Checkpoint& ckpt;
   at::ScalarType dtype;
+  at::Device device;  // read on the CPU (memory-mapped), then moved; a no-op on CPU runs
 
   at::Tensor full(const std::string& name, std::vector<int64_t> shape) const {
     ckpt.check_shape(name, shape);
-    return ckpt.load(name, dtype);
+    return ckpt.load(name, dtype).to(device);
   }
   // dim 0 (column-parallel: output rows) or 1 (row-parallel: input columns).
   at::Tensor slice(const std::string& name, std::vector<int64_t> shape, int64_t dim, Shard s) const {
     ckpt.check_shape(name, shape);
-    if (s.start == 0 && s.length == shape[static_cast<size_t>(dim)]) return ckpt.load(name, dtype);
-    return ckpt.load_slice(name, dim, s.start, s.length, dtype);
+    if (s.start == 0 && s.length == shape[static_cast<size_t>(dim)]) return ckpt.load(name, dtype).to(device);
+    return ckpt.load_slice(name, dim, s.start, s.length, dtype).to(device);
   }
   at::Tensor optional_slice(bool present, const std::string& name, std::vector<int64_t> shape, Shard s) const {
     if (!present) return at::Tensor();
@@ -49,7 +50,7 @@ LlamaModel::LlamaModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOp
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
   const int64_t q_out = config.n_head * D, kv_out = config.n_head_kv * D;
   const Shard qs = scaled(heads_.q, D), kvs = scaled(heads_.kv, D);
-  Loader ld{ckpt, dtype_};
+  Loader ld{ckpt, dtype_, opts.device};
 
   embed_ = ld.slice("model.embed_tokens.weight", {V, h}, 0, vocab_);
   norm_ = ld.full("model.norm.weight", {h});
@@ -100,7 +101,8 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, const Forw
   const int64_t q_offset = cache ? cache->size() : 0;
   const int64_t abs_start = cache ? cache->n_fed() : 0;
 
-  at::Tensor x = vocab_parallel_embedding(ids, embed_, vocab_.start, *tp_);  // [B, T, hidden]
+  // ids may live on the CPU (tasks build them there); the model runs where its weights are.
+  at::Tensor x = vocab_parallel_embedding(ids.to(embed_.device()), embed_, vocab_.start, *tp_);  // [B, T, hidden]
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     const LlamaLayer& L = layers_[static_cast<size_t>(l)];
     at::Tensor h = rms_norm(x, L.attn_norm);
@@ -155,7 +157,7 @@ at::Tensor LlamaModel::logits(const at::Tensor& hidden) {
 at::Tensor LlamaModel::token_nll(const at::Tensor& hidden, const at::Tensor& targets) {
   const int64_t B = hidden.size(0), T = hidden.size(1), h = hidden.size(2);
   at::Tensor flat = hidden.reshape({B * T, h});
-  at::Tensor tgt = targets.reshape({B * T});
+  at::Tensor tgt = targets.reshape({B * T}).to(hidden.device());
   at::Tensor out = at::empty({B * T}, hidden.options().dtype(at::kFloat));
   // Row chunks bound the [rows, V_local] logits buffer (32000-vocab x 1024 rows = 128 MiB in float32).
   const int64_t chunk = 1024;

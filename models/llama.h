@@ -31,6 +31,7 @@ class LlamaModel final : public CausalLM {
 
   const ModelConfig& config() const override { return config_; }
   at::ScalarType dtype() const override { return dtype_; }
+  at::Device device() const override { return embed_.device(); }
   at::Tensor forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) override;
   at::Tensor logits(const at::Tensor& hidden) override;
   at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& targets) override;

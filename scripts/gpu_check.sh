@@ -10,10 +10,11 @@
 #   1. configure + build with -DLMINF_NCCL=ON against the CUDA libtorch (NCCL communicator compiled in)
 #   2. nccl_group_smoke: NCCL collectives on raw device buffers, 1 rank
 #   3. nccl_communicator_tests under mpirun -np 1: every collective on CUDA tensors equals MPI on CPU
-#   4. perplexity on stories260k (or a random tiny model): the CPU run at TP = 1, then the same run
-#      on the GPU with TP = 1 through the NCCL communicator, NLL compared (float32, 1e-4 per token).
-#      Step 4's GPU half needs `model.device: cuda`, which lminf does not have yet (docs/parallel.md,
-#      "Not yet done: models on CUDA"): the script detects that and reports it as SKIP (exit 3).
+#   4. perplexity on stories260k (or the embedded model): the CPU run at TP = 1, then the same run on
+#      the GPU (`model.device: cuda`, TP = 1, NCCL communicator), mean NLL compared (float32, 1e-4
+#      relative), for every attention variant; then bfloat16 on the GPU against bfloat16 on the CPU.
+#   5. speed: perplexity of the ~110M random Llama at 4 x 2048 tokens, CPU and GPU, tokens/s.
+# A torch Python package folder works as /path/to/libtorch (it holds share/cmake/Torch and lib/).
 set -uo pipefail
 
 LIBTORCH="${1:-}"
@@ -42,11 +43,11 @@ fi
 # 1. build
 if cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLMINF_NCCL=ON "${prefix[@]}" > "$BUILD.configure.log" 2>&1 &&
    grep -q "NCCL communicator built" "$BUILD.configure.log" &&
-   cmake --build "$BUILD" -j "$(nproc)" > "$BUILD.build.log" 2>&1; then
+   cmake --build "$BUILD" -j "$(nproc)" --target lminf nccl_group_smoke nccl_communicator_tests -- -k 0 > "$BUILD.build.log" 2>&1; then
   pass "build with the NCCL communicator ($(grep -m1 'NCCL group layer' "$BUILD.configure.log" | sed 's/.*(//; s/)//'))"
 else
   failed "build: see $BUILD.configure.log and $BUILD.build.log"
-  tail -20 "$BUILD.configure.log" "$BUILD.build.log"
+  tail -n 20 "$BUILD.configure.log"; grep -A3 "error" "$BUILD.build.log" | head -n 60
   exit 1
 fi
 
@@ -60,47 +61,63 @@ out=$($MPIRUN -np 1 "$BUILD/tests/nccl_communicator_tests" 2>&1); rc=$?
 echo "$out" | tail -5
 case $rc in 0) pass "nccl_communicator_tests (1 rank)" ;; 77) skip "nccl_communicator_tests: no GPU" ;; *) failed "nccl_communicator_tests" ;; esac
 
-# 4. perplexity, CPU against GPU
+# 4. perplexity, CPU against GPU, every variant
 WORK="$(mktemp -d /tmp/lminf-gpu-check.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 MODEL="$ROOT/../shared/fixtures/stories260k"
 if [ -d "$MODEL" ]; then
   head -n 8 "$MODEL/stories.ids" > "$WORK/data.ids"
 else
-  MODEL="$WORK/model"
-  "$BUILD/lminf" random-model tiny "$MODEL" 2>/dev/null
-  "$BUILD/lminf" random-ids "$WORK/data.ids" --vocab 256 --sequences 8 --length 200
+  MODEL="$ROOT/embedded/lminf-info-1m"
+  "$BUILD/lminf" random-ids "$WORK/data.ids" --vocab 1024 --sequences 8 --length 600
 fi
 cat > "$WORK/exp.yaml" <<YAML
 name: gpu-check
 model: {path: $MODEL}
 attention: {variant: vanilla}
 data: {format: ids, path: $WORK/data.ids}
-task: {type: perplexity, max_length: 512}
+task: {type: perplexity, max_length: 600}
 output: {dir: $WORK/cpu}
 YAML
-if "$BUILD/lminf" run "$WORK/exp.yaml" > "$WORK/cpu.log" 2>&1; then
-  pass "perplexity on the CPU: $(grep -m1 'mean NLL' "$WORK/cpu.log" | sed 's/.*mean NLL/mean NLL/')"
-else
-  failed "perplexity on the CPU"; cat "$WORK/cpu.log"
-fi
-if ! "$BUILD/lminf" keys | grep -q "device"; then
-  skip "perplexity on the GPU: lminf has no model.device key yet (docs/parallel.md, 'Not yet done: models on CUDA')"
-else
-  if $MPIRUN -np 1 "$BUILD/lminf" run "$WORK/exp.yaml" --set model.device=cuda --set output.dir="$WORK/gpu" \
-       > "$WORK/gpu.log" 2>&1; then
-    # Compare token_nll.h5 of both runs with h5dump-free tools: results.json mean NLL and the per-token
-    # rows via lminf's own reader would be better; the mean is what is checked here.
-    a=$(sed -n 's/^  "mean_nll": *\([0-9.e+-]*\).*/\1/p' "$WORK/cpu/results.json")
-    b=$(sed -n 's/^  "mean_nll": *\([0-9.e+-]*\).*/\1/p' "$WORK/gpu/results.json")
-    if awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * (a > 1 ? a : 1)) }'; then
-      pass "perplexity on the GPU (NCCL, TP = 1): mean NLL $b vs CPU $a"
+mean_nll() { sed -n 's/^ *"mean_nll": *\([0-9.e+-]*\).*/\1/p' "$1/results.json" | head -1; }
+close() { awk -v a="$1" -v b="$2" -v tol="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= tol * (a > 1 ? a : 1)) }'; }
+for v in "vanilla" "lambda --set attention.local_branch=64 --set attention.global_branch=4" \
+         "streaming --set attention.start_size=4 --set attention.recent_size=64" \
+         "topk --set attention.local_branch=64 --set attention.global_branch=4 --set attention.top_k=5 --set attention.top_k_from_layer=1"; do
+  name=${v%% *}
+  # shellcheck disable=SC2206
+  args=(--set attention.variant=$name ${v#"$name"})
+  for dt in float32 bfloat16; do
+    tol=1e-4; [ $dt = bfloat16 ] && tol=2e-2
+    c="$WORK/cpu-$name-$dt"; g="$WORK/gpu-$name-$dt"
+    "$BUILD/lminf" run "$WORK/exp.yaml" "${args[@]}" --set model.dtype=$dt --set output.dir="$c" > "$c.log" 2>&1 ||
+      { failed "perplexity $name $dt on the CPU"; tail -5 "$c.log"; continue; }
+    $MPIRUN -np 1 "$BUILD/lminf" run "$WORK/exp.yaml" "${args[@]}" --set model.dtype=$dt --set model.device=cuda \
+      --set output.dir="$g" > "$g.log" 2>&1 || { failed "perplexity $name $dt on the GPU"; tail -20 "$g.log"; continue; }
+    a=$(mean_nll "$c"); b=$(mean_nll "$g")
+    comm=$(grep -o '"tp_communicator": *"[a-z]*"' "$g/results.json" | sed 's/.*"\([a-z]*\)"$/\1/')
+    if close "$a" "$b" $tol; then
+      pass "perplexity $name $dt: GPU (communicator ${comm:-?}) mean NLL $b, CPU $a"
     else
-      failed "perplexity on the GPU: mean NLL $b vs CPU $a"
+      failed "perplexity $name $dt: GPU mean NLL $b vs CPU $a (tolerance $tol relative)"
     fi
-  else
-    failed "perplexity on the GPU"; cat "$WORK/gpu.log"
-  fi
-fi
+  done
+done
+
+# 5. speed of the forward pass: the ~110M random model, 4 sequences of 2048 tokens
+"$BUILD/lminf" random-model llama-110m "$WORK/m110" > /dev/null 2>&1 &&
+  "$BUILD/lminf" random-ids "$WORK/long.ids" --vocab 32000 --sequences 4 --length 2048 > /dev/null 2>&1
+for dev in cuda cpu; do
+  for dt in float32 bfloat16; do
+    o="$WORK/speed-$dev-$dt"
+    if "$BUILD/lminf" run "$WORK/exp.yaml" --set model.path="$WORK/m110" --set data.path="$WORK/long.ids" \
+         --set task.max_length=2048 --set model.device=$dev --set model.dtype=$dt --set output.dir="$o" > "$o.log" 2>&1; then
+      echo "speed: 110M model, 4 x 2048 tokens, $dev $dt: $(grep -o '"tokens_per_s": *[0-9.e+]*' "$o/results.json") $(grep -o '"elapsed_s": *[0-9.e+]*' "$o/results.json")"
+    else
+      echo "speed: $dev $dt failed"; tail -3 "$o.log"
+    fi
+  done
+done
+
 echo "gpu_check: status $status (0 = all passed, 1 = a failure, 3 = something could not run)"
 exit $status

@@ -151,17 +151,17 @@ TEST(PasskeyPrompt, TemplateChecks) {
 }
 
 TEST(PasskeyScore, FirstIntegerEdgeCases) {
-  EXPECT_EQ(first_integer(""), std::nullopt);
-  EXPECT_EQ(first_integer("no digits here."), std::nullopt);
-  EXPECT_EQ(first_integer("\xEF\xBC\x91\xEF\xBC\x92"), std::nullopt);  // full-width digits are not ASCII digits
-  EXPECT_EQ(first_integer("12345"), "12345");
-  EXPECT_EQ(first_integer(" 68351. Remember it."), "68351");
-  EXPECT_EQ(first_integer("key is 0042 and 7"), "42");
-  EXPECT_EQ(first_integer("0000"), "0");
-  EXPECT_EQ(first_integer("-17"), "17");
-  EXPECT_EQ(first_integer("3.14"), "3");
-  EXPECT_EQ(first_integer("12,345"), "12");
-  EXPECT_EQ(first_integer("x9"), "9");
+  EXPECT_EQ(passkey_answer(""), std::nullopt);
+  EXPECT_EQ(passkey_answer("no digits here."), std::nullopt);
+  EXPECT_EQ(passkey_answer("\xEF\xBC\x91\xEF\xBC\x92"), std::nullopt);  // full-width digits are not ASCII digits
+  EXPECT_EQ(passkey_answer("12345"), "12345");
+  EXPECT_EQ(passkey_answer(" 68351. Remember it."), "68351");
+  EXPECT_EQ(passkey_answer("key is 0042 and 7"), "42");
+  EXPECT_EQ(passkey_answer("0000"), "0");
+  EXPECT_EQ(passkey_answer("-17"), "17");
+  EXPECT_EQ(passkey_answer("3.14"), "3");
+  EXPECT_EQ(passkey_answer("12,345"), "12");
+  EXPECT_EQ(passkey_answer("x9"), "9");
   EXPECT_TRUE(passkey_correct(" 123", 123));
   EXPECT_TRUE(passkey_correct("0123 is it", 123));
   EXPECT_TRUE(passkey_correct("123456789012345678901234567890", 0) == false);  // no overflow

@@ -194,6 +194,16 @@ TEST_F(BadInput, UnsupportedModelType) {
   expect_failure(yaml(), "model_type \"gpt2\" is not supported");
 }
 
+TEST_F(BadInput, DeviceThatIsNotOneNamesTheKey) {
+  expect_failure(yaml(), "model.device: \"gpu\" is not a device", "--set model.device=gpu");
+  expect_failure(yaml(), "is not a device", "--set model.device=cuda:x");
+}
+
+TEST_F(BadInput, CudaWithoutACudaBuildOrGpuIsRefusedBeforeLoading) {
+  if (at::hasCUDA()) GTEST_SKIP() << "this build sees a GPU";
+  expect_failure(yaml(), "CPU-only libtorch or sees no GPU", "--set model.device=cuda");
+}
+
 TEST_F(BadInput, UnsupportedDtype) {
   expect_failure(replace(yaml(), "dtype: float32", "dtype: int8"), "model.dtype");
 }
