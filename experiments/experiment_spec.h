@@ -51,7 +51,8 @@ struct DataSpec {
       "ids: one sequence per line, space-separated token ids; text: one document per file; jsonl / jsonl.zst: "
       "one JSON record per line (zstd-compressed), tokenized with the model's tokenizer",
       Choices{"ids", "text", "jsonl", "jsonl.zst"});
-    v("path", path, "data file, folder or glob (relative paths are relative to the working directory)", Required{});
+    v("path", path, "data file, folder or glob (relative paths are relative to the working directory); required by "
+      "every task that reads data");
     v("prepend_bos", prepend_bos, "prepend the model's bos_token_id to every sequence");
     v("max_sequences", max_sequences, "read at most this many sequences (0: all)", Min{0});
     v("text_field", text_field, "jsonl formats: dotted path of the field that holds the text");

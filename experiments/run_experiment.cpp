@@ -233,13 +233,25 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
     const std::string shard_problem =
         tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
     if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
-    for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
-    follow_add_bos_token(root, spec, problems);
-    if (spec.data.prepend_bos && mc.bos_token_id < 0)
-      problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+    if (!exp.task->reads_data()) {
+      if (!spec.data.path.empty())
+        problems.push_back(location(root["data"], exp.source, "data") + "data: task " + exp.task->name() +
+                           " makes its own inputs and reads no data (remove the data section)");
+    } else if (spec.data.path.empty()) {
+      problems.push_back(location(root["data"], exp.source, "data") + "data.path: required by task " +
+                         exp.task->name() + " (a data file, folder or glob)");
+    } else {
+      for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
+      follow_add_bos_token(root, spec, problems);
+      if (spec.data.prepend_bos && mc.bos_token_id < 0)
+        problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+    }
   } else if (spec.model.device != "cpu") {
     problems.push_back(location(root["model"]["device"], exp.source, "model.device") + "model.device: task " +
                        exp.task->name() + " runs on the CPU only (set model.device: cpu)");
+  } else if (spec.data.path.empty()) {
+    problems.push_back(location(root["data"], exp.source, "data") + "data.path: required by task " + exp.task->name() +
+                       " (a data file, folder or glob)");
   } else if (!fs::exists(spec.data.path)) {
     problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
                        " does not exist");
@@ -258,6 +270,7 @@ LoadedExperiment load_experiment(const std::string& file, const std::vector<std:
 
   exp.resolved = write_spec(spec);
   exp.resolved["task"] = exp.task->resolved();
+  if (!exp.task->reads_data()) exp.resolved.remove("data");
   return exp;
 }
 

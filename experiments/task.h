@@ -61,6 +61,8 @@ class Task {
   // Tasks that produce a model (pretrain) return false: no model.path is read or loaded, and
   // run_producer() is called instead of run().
   virtual bool needs_model() const { return true; }
+  // Tasks that make their own inputs (passkey) return false: the experiment must have no data section.
+  virtual bool reads_data() const { return true; }
   virtual void run_producer(ProducerContext& ctx);
 };
 

@@ -2,6 +2,7 @@
 
 #include "experiments/attention_dump_task.h"
 #include "experiments/generation_task.h"
+#include "experiments/passkey_task.h"
 #include "experiments/qa_task.h"
 #include "experiments/perplexity_task.h"
 #include "experiments/pretrain_task.h"
@@ -31,6 +32,8 @@ const std::vector<TaskInfo>& task_registry() {
        [] { return std::make_unique<GenerationTask>(); }, [] { return describe_spec<GenerationSpec>("task"); }},
       {"qa", "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM",
        [] { return std::make_unique<QaTask>(); }, [] { return describe_spec<QaSpec>("task"); }},
+      {"passkey", "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth",
+       [] { return std::make_unique<PasskeyTask>(); }, [] { return describe_spec<PasskeySpec>("task"); }},
   };
   return tasks;
 }
