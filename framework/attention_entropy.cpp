@@ -12,7 +12,7 @@ AttentionEntropyObserver::AttentionEntropyObserver(AttentionEntropyOptions opts)
 }
 
 bool AttentionEntropyObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && std::find(opts_.layers.begin(), opts_.layers.end(), layer) != opts_.layers.end();
+  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
 }
 
 void AttentionEntropyObserver::begin_batch(const BatchRows& rows) {
@@ -31,16 +31,13 @@ void AttentionEntropyObserver::begin_batch(const BatchRows& rows) {
 }
 
 void AttentionEntropyObserver::observe(const Observation& o) {
-  auto it = state_.find(o.layer);
-  if (it == state_.end()) fail("AttentionEntropyObserver: a tile of layer ", o.layer, " arrived outside begin_batch/end_batch");
-  State& st = it->second;
-  const int64_t B = o.data.size(0), Hl = o.data.size(1), bq = o.data.size(2);
-  if (B != rows_.size()) fail("AttentionEntropyObserver: tile has ", B, " rows, the batch ", rows_.size());
+  State& st = batch_state(state_, o.layer, o, rows_.size(), "AttentionEntropyObserver");
+  const int64_t Hl = o.data.size(1), bq = o.data.size(2);
   const int64_t q0 = o.q_start, nq = std::min(bq, opts_.max_length - q0);
   if (nq <= 0) return;  // queries past every recorded position
   const HeadSlots::Local hl = opts_.heads.local(o.head_offset, Hl);
   if (hl.size() == 0) return;
-  for (int64_t i = 0; i < hl.size(); ++i) st.owned[static_cast<size_t>(hl.slots[i].item<int64_t>())] = true;
+  hl.mark(st.owned);
 
   // s: [B, n, nq, bk] float32, masked entries -inf.
   at::Tensor s = o.data.index_select(1, hl.local).narrow(2, 0, nq).to(at::kFloat);

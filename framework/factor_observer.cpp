@@ -1,5 +1,6 @@
 #include "framework/factor_observer.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "framework/error.h"
@@ -17,6 +18,22 @@ at::Tensor BatchRows::real_positions(int64_t T) const {
   std::vector<int64_t> len(sequence.size());
   for (size_t b = 0; b < sequence.size(); ++b) len[b] = sequence[b] >= 0 ? length[b] : 0;
   return at::arange(T, at::kLong).unsqueeze(0) < at::tensor(len, at::kLong).unsqueeze(1);
+}
+
+void PositionRows::assign(const BatchRows& rows,
+                          const std::function<std::vector<int64_t>(int64_t length)>& positions) {
+  by_batch_row.assign(static_cast<size_t>(rows.size()), {});
+  sequence.clear();
+  position.clear();
+  for (int64_t b = 0; b < rows.size(); ++b) {
+    const size_t bi = static_cast<size_t>(b);
+    if (rows.sequence[bi] < 0) continue;
+    for (int64_t p : positions(rows.length[bi])) {
+      by_batch_row[bi].emplace_back(p, size());
+      sequence.push_back(rows.sequence[bi]);
+      position.push_back(p);
+    }
+  }
 }
 
 HeadSlots::HeadSlots(std::vector<int64_t> heads, int64_t n_head) : slot_of_(static_cast<size_t>(n_head), -1) {
@@ -45,6 +62,14 @@ HeadSlots::Local HeadSlots::local(int64_t head_offset, int64_t n_local) const {
     slots.push_back(s);
   }
   return {at::tensor(local, at::kLong), at::tensor(slots, at::kLong)};
+}
+
+void HeadSlots::Local::mark(std::vector<bool>& owned) const {
+  for (int64_t i = 0; i < size(); ++i) owned[static_cast<size_t>(slots[i].item<int64_t>())] = true;
+}
+
+bool has_layer(const std::vector<int64_t>& layers, int64_t layer) {
+  return std::find(layers.begin(), layers.end(), layer) != layers.end();
 }
 
 std::string layer_group(int64_t layer) {

@@ -18,9 +18,12 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "framework/error.h"
 #include "framework/h5_file.h"
 #include "framework/observer.h"
 
@@ -35,6 +38,16 @@ struct BatchRows {
   at::Tensor recorded() const;
   // bool [B, T]: position p of row b is real (p < length[b]) and the row is recorded.
   at::Tensor real_positions(int64_t T) const;
+};
+
+// The record rows of a batch that keep chosen positions of each recorded sequence: one row per
+// (recorded batch row b, position p), numbered in batch order.
+struct PositionRows {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> by_batch_row;  // [B] -> (position p, record row)
+  std::vector<int64_t> sequence, position;                             // [n] per record row
+  int64_t size() const { return static_cast<int64_t>(sequence.size()); }
+  // positions(length): the chosen positions (ascending) of a sequence with `length` real tokens.
+  void assign(const BatchRows& rows, const std::function<std::vector<int64_t>(int64_t length)>& positions);
 };
 
 // How the records of tensor-parallel ranks are combined into the full record.
@@ -67,6 +80,8 @@ class HeadSlots {
     at::Tensor local;
     at::Tensor slots;
     int64_t size() const { return local.size(0); }
+    // Sets owned[slot] for the slots held here (owned: [n_slots], a head of this slot was seen).
+    void mark(std::vector<bool>& owned) const;
   };
   Local local(int64_t head_offset, int64_t n_local) const;
 
@@ -86,6 +101,20 @@ class FactorObserver : public Observer {
   // Datasets and attributes that describe the records (edges, positions, heads); rank 0 only.
   virtual void write_metadata(H5Writer& h5) const {}
 };
+
+// Whether `layers` lists `layer`.
+bool has_layer(const std::vector<int64_t>& layers, int64_t layer);
+
+// The per-batch state an observer keeps under `key` for observation o. Fails, naming the observer
+// `who`, when o arrives outside begin_batch/end_batch or has another number of rows than the batch.
+template <class Map>
+typename Map::mapped_type& batch_state(Map& state, const typename Map::key_type& key, const Observation& o,
+                                       int64_t batch_rows, const char* who) {
+  auto it = state.find(key);
+  if (it == state.end()) fail(who, ": an observation of layer ", o.layer, " arrived outside begin_batch/end_batch");
+  if (o.data.size(0) != batch_rows) fail(who, ": observation has ", o.data.size(0), " rows, the batch ", batch_rows);
+  return it->second;
+}
 
 // "layer_03": the group name of an attention layer (0-based block index) in the dump.
 std::string layer_group(int64_t layer);

@@ -29,16 +29,15 @@ FeatureSampleObserver::FeatureSampleObserver(FeatureSampleOptions opts) : opts_(
 }
 
 bool FeatureSampleObserver::wants(Site site, int64_t layer) const {
-  auto has = [](const std::vector<int64_t>& v, int64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); };
   switch (site) {
     case Site::kHidden:
-      return has(opts_.hidden_states, layer + 1);
+      return has_layer(opts_.hidden_states, layer + 1);
     case Site::kQuery:
-      return opts_.query && has(opts_.layers, layer);
+      return opts_.query && has_layer(opts_.layers, layer);
     case Site::kKey:
-      return opts_.key && has(opts_.layers, layer);
+      return opts_.key && has_layer(opts_.layers, layer);
     case Site::kAttnOut:
-      return opts_.attn_out && has(opts_.layers, layer);
+      return opts_.attn_out && has_layer(opts_.layers, layer);
     default:
       return false;
   }
@@ -46,19 +45,8 @@ bool FeatureSampleObserver::wants(Site site, int64_t layer) const {
 
 void FeatureSampleObserver::begin_batch(const BatchRows& rows) {
   batch_ = rows.size();
-  sampled_.assign(static_cast<size_t>(rows.size()), {});
-  sequence_.clear();
-  position_.clear();
-  for (int64_t b = 0; b < rows.size(); ++b) {
-    const size_t bi = static_cast<size_t>(b);
-    if (rows.sequence[bi] < 0) continue;
-    for (int64_t p : sampled_positions(rows.length[bi], opts_.first, opts_.stride)) {
-      sampled_[bi].emplace_back(p, static_cast<int64_t>(sequence_.size()));
-      sequence_.push_back(rows.sequence[bi]);
-      position_.push_back(p);
-    }
-  }
-  const int64_t n = static_cast<int64_t>(sequence_.size()), D = opts_.head_dim;
+  sampled_.assign(rows, [&](int64_t length) { return sampled_positions(length, opts_.first, opts_.stride); });
+  const int64_t n = sampled_.size(), D = opts_.head_dim;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   store_.clear();
   for (int64_t hs : opts_.hidden_states)
@@ -79,11 +67,8 @@ void FeatureSampleObserver::begin_batch(const BatchRows& rows) {
 }
 
 void FeatureSampleObserver::observe(const Observation& o) {
-  auto it = store_.find({o.site, o.layer});
-  if (it == store_.end()) fail("FeatureSampleObserver: an observation of layer ", o.layer, " arrived outside begin_batch/end_batch");
-  at::Tensor& store = it->second.data;
+  at::Tensor& store = batch_state(store_, {o.site, o.layer}, o, batch_, "FeatureSampleObserver").data;
   const int64_t B = o.data.size(0);
-  if (B != batch_) fail("FeatureSampleObserver: observation has ", B, " rows, the batch ", batch_);
   const bool per_head = o.site != Site::kHidden;
   const int64_t T = per_head ? o.data.size(2) : o.data.size(1);
   HeadSlots::Local hl;
@@ -93,7 +78,7 @@ void FeatureSampleObserver::observe(const Observation& o) {
   }
   for (int64_t b = 0; b < B; ++b) {
     std::vector<int64_t> t_idx, r_idx;
-    for (const auto& [p, r] : sampled_[static_cast<size_t>(b)]) {
+    for (const auto& [p, r] : sampled_.by_batch_row[static_cast<size_t>(b)]) {
       if (p < o.q_start || p >= o.q_start + T) continue;
       t_idx.push_back(p - o.q_start);
       r_idx.push_back(r);
@@ -112,8 +97,8 @@ void FeatureSampleObserver::observe(const Observation& o) {
 
 std::vector<FactorRecord> FeatureSampleObserver::end_batch() {
   std::vector<FactorRecord> out;
-  out.push_back({"factor3/sample_sequence", at::tensor(sequence_, at::kLong), Combine::kReplicated});
-  out.push_back({"factor3/sample_position", at::tensor(position_, at::kLong), Combine::kReplicated});
+  out.push_back({"factor3/sample_sequence", at::tensor(sampled_.sequence, at::kLong), Combine::kReplicated});
+  out.push_back({"factor3/sample_position", at::tensor(sampled_.position, at::kLong), Combine::kReplicated});
   for (auto& [key, s] : store_) out.push_back({s.dataset, s.data.contiguous(), s.combine});
   store_.clear();
   return out;

@@ -55,8 +55,7 @@ class FeatureSampleObserver final : public FactorObserver {
   };
   const HeadSlots& slots_for(Site site) const { return site == Site::kKey ? opts_.kv_heads : opts_.heads; }
   FeatureSampleOptions opts_;
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> sampled_;  // [B] -> (position, record row)
-  std::vector<int64_t> sequence_, position_;
+  PositionRows sampled_;  // the sampled positions of the batch, one record row each
   int64_t batch_ = 0;
   std::map<std::pair<Site, int64_t>, Store> store_;  // by (site, 0-based block)
 };

@@ -55,7 +55,7 @@ LogitDistanceObserver::LogitDistanceObserver(LogitDistanceOptions opts) : opts_(
 }
 
 bool LogitDistanceObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && std::find(opts_.layers.begin(), opts_.layers.end(), layer) != opts_.layers.end();
+  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
 }
 
 void LogitDistanceObserver::begin_batch(const BatchRows& rows) {
@@ -75,14 +75,11 @@ void LogitDistanceObserver::begin_batch(const BatchRows& rows) {
 }
 
 void LogitDistanceObserver::observe(const Observation& o) {
-  auto it = state_.find(o.layer);
-  if (it == state_.end()) fail("LogitDistanceObserver: a tile of layer ", o.layer, " arrived outside begin_batch/end_batch");
-  State& st = it->second;
+  State& st = batch_state(state_, o.layer, o, rows_.size(), "LogitDistanceObserver");
   const int64_t B = o.data.size(0), Hl = o.data.size(1), bq = o.data.size(2), bk = o.data.size(3);
-  if (B != rows_.size()) fail("LogitDistanceObserver: tile has ", B, " rows, the batch ", rows_.size());
   const HeadSlots::Local hl = opts_.heads.local(o.head_offset, Hl);
   if (hl.size() == 0) return;
-  for (int64_t i = 0; i < hl.size(); ++i) st.owned[static_cast<size_t>(hl.slots[i].item<int64_t>())] = true;
+  hl.mark(st.owned);
   const int64_t n = hl.size(), nb = edges_.size(0) - 1;
 
   // s: [B, n, bq, bk]; entries that do not count (masked keys, padding queries) become -inf / 0.

@@ -22,24 +22,15 @@ QueryLogitsObserver::QueryLogitsObserver(QueryLogitsOptions opts) : opts_(std::m
 }
 
 bool QueryLogitsObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && std::find(opts_.layers.begin(), opts_.layers.end(), layer) != opts_.layers.end();
+  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
 }
 
 void QueryLogitsObserver::begin_batch(const BatchRows& rows) {
   rows_ = rows;
-  chosen_.assign(static_cast<size_t>(rows.size()), {});
-  sequence_.clear();
-  position_.clear();
-  for (int64_t b = 0; b < rows.size(); ++b) {
-    const size_t bi = static_cast<size_t>(b);
-    if (rows.sequence[bi] < 0) continue;
-    for (int64_t p : chosen_queries(std::min(rows.length[bi], opts_.max_length), opts_.query_stride)) {
-      chosen_[bi].emplace_back(p, static_cast<int64_t>(sequence_.size()));
-      sequence_.push_back(rows.sequence[bi]);
-      position_.push_back(p);
-    }
-  }
-  const int64_t n = static_cast<int64_t>(sequence_.size()), S = opts_.heads.size();
+  chosen_.assign(rows, [&](int64_t length) {
+    return chosen_queries(std::min(length, opts_.max_length), opts_.query_stride);
+  });
+  const int64_t n = chosen_.size(), S = opts_.heads.size();
   state_.clear();
   for (int64_t layer : opts_.layers) {
     State& st = state_[layer];
@@ -49,22 +40,19 @@ void QueryLogitsObserver::begin_batch(const BatchRows& rows) {
 }
 
 void QueryLogitsObserver::observe(const Observation& o) {
-  auto it = state_.find(o.layer);
-  if (it == state_.end()) fail("QueryLogitsObserver: a tile of layer ", o.layer, " arrived outside begin_batch/end_batch");
-  State& st = it->second;
+  State& st = batch_state(state_, o.layer, o, rows_.size(), "QueryLogitsObserver");
   const int64_t B = o.data.size(0), Hl = o.data.size(1), bq = o.data.size(2), bk = o.data.size(3);
-  if (B != rows_.size()) fail("QueryLogitsObserver: tile has ", B, " rows, the batch ", rows_.size());
   const int64_t nk = std::min(bk, opts_.max_length - o.k_start);
   if (nk <= 0) return;
   HeadSlots::Local hl;
   bool have_heads = false;
   for (int64_t b = 0; b < B; ++b) {
-    for (const auto& [p, r] : chosen_[static_cast<size_t>(b)]) {
+    for (const auto& [p, r] : chosen_.by_batch_row[static_cast<size_t>(b)]) {
       if (p < o.q_start || p >= o.q_start + bq) continue;
       if (!have_heads) {
         hl = opts_.heads.local(o.head_offset, Hl);
         have_heads = true;
-        for (int64_t i = 0; i < hl.size(); ++i) st.owned[static_cast<size_t>(hl.slots[i].item<int64_t>())] = true;
+        hl.mark(st.owned);
       }
       if (hl.size() == 0) return;
       // [n_local, nk] logits of query p against keys k_start.. of the recorded local heads. A variant
@@ -83,8 +71,8 @@ std::vector<FactorRecord> QueryLogitsObserver::end_batch() {
   const float nan = std::numeric_limits<float>::quiet_NaN(), neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t layer : opts_.layers) {
     State& st = state_.at(layer);
-    for (size_t r = 0; r < position_.size(); ++r) {
-      const int64_t p = position_[r];
+    for (size_t r = 0; r < chosen_.position.size(); ++r) {
+      const int64_t p = chosen_.position[r];
       at::Tensor row = st.logits[static_cast<int64_t>(r)];  // [S, T]
       at::Tensor earlier = row.narrow(1, 0, p + 1);
       earlier.masked_fill_(at::isnan(earlier), neg_inf);   // keys the variant never scored: not seen
@@ -94,8 +82,8 @@ std::vector<FactorRecord> QueryLogitsObserver::end_batch() {
       if (!st.owned[s]) st.logits.select(1, static_cast<int64_t>(s)).zero_();  // identity of the sum
     out.push_back({"factor1/" + layer_group(layer) + "/query_logits", st.logits.contiguous(), Combine::kSum});
   }
-  out.push_back({"factor1/query_sequence", at::tensor(sequence_, at::kLong), Combine::kReplicated});
-  out.push_back({"factor1/query_position", at::tensor(position_, at::kLong), Combine::kReplicated});
+  out.push_back({"factor1/query_sequence", at::tensor(chosen_.sequence, at::kLong), Combine::kReplicated});
+  out.push_back({"factor1/query_position", at::tensor(chosen_.position, at::kLong), Combine::kReplicated});
   state_.clear();
   return out;
 }

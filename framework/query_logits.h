@@ -45,8 +45,7 @@ class QueryLogitsObserver final : public FactorObserver {
   };
   QueryLogitsOptions opts_;
   BatchRows rows_;
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> chosen_;  // [B] -> (position, record row)
-  std::vector<int64_t> sequence_, position_;                      // [n] per record row
+  PositionRows chosen_;  // the chosen queries of the batch, one record row each
   std::map<int64_t, State> state_;
 };
 

@@ -5,6 +5,19 @@
 
 namespace lminf {
 
+FamilyModel::FamilyModel(const ModelConfig& config, const LoadOptions& opts, int64_t n_head_kv)
+    : config_(config), dtype_(opts.dtype), tp_(opts.tp ? opts.tp : &local_) {
+  const int tp = tp_->size(), rank = tp_->rank();
+  const std::string problem =
+      tp_incompatibility(config.n_head, n_head_kv, config.intermediate_size, config.vocab_size, tp);
+  if (!problem.empty()) fail(config.source.string(), ": cannot shard over ", tp, " ranks: ", problem);
+  heads_ = head_shard(config.n_head, n_head_kv, rank, tp);
+  // The MLP rows need not split evenly: gate/up rows and down columns of one rank pair up, and the
+  // down projection's partial sums all have shape [.., hidden].
+  ffn_ = balanced_shard(config.intermediate_size, rank, tp, "intermediate_size");
+  vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
+}
+
 at::Tensor WeightLoader::full(const std::string& name, std::vector<int64_t> shape) const {
   ckpt.check_shape(name, shape);
   return ckpt.load(name, dtype).to(device);
@@ -25,10 +38,19 @@ at::Tensor WeightLoader::optional_slice(bool present, const std::string& name, s
   return present ? slice(name, std::move(shape), dim, s) : at::Tensor();
 }
 
+void check_forward_args(const char* model, const at::Tensor& ids, const ForwardContext& ctx) {
+  if (!ctx.attention) fail(model, "::forward: no attention variant");
+  if (ids.dim() != 2) fail(model, "::forward: ids must be [B, T], got ", ids.sizes());
+}
+
+const ObserverSet* active_observers(const ForwardContext& ctx) {
+  return ctx.observers && !ctx.observers->empty() ? ctx.observers : nullptr;
+}
+
 at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, KVCache* cache,
                                const ForwardContext& ctx, const LayerAttention& la) {
   const int64_t B = q.size(0), Hl = q.size(1), T = q.size(2), D = q.size(3);
-  const ObserverSet* obs = ctx.observers && !ctx.observers->empty() ? ctx.observers : nullptr;
+  const ObserverSet* obs = active_observers(ctx);
   if (obs) {
     if (obs->wants(Site::kQuery, la.layer)) obs->emit({Site::kQuery, la.layer, q, la.abs_start, 0, la.head_offset});
     if (obs->wants(Site::kKey, la.layer)) obs->emit({Site::kKey, la.layer, k, la.abs_start, 0, la.kv_head_offset});

@@ -9,20 +9,9 @@
 namespace lminf {
 
 GptjModel::GptjModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts)
-    : config_(config),
-      dtype_(opts.dtype),
-      tp_(opts.tp ? opts.tp : &local_),
-      rope_(RotaryEmbedding::for_model(config)) {
-  const int tp = tp_->size(), rank = tp_->rank();
-  const std::string problem =
-      tp_incompatibility(config.n_head, config.n_head, config.intermediate_size, config.vocab_size, tp);
-  if (!problem.empty()) fail(config.source.string(), ": cannot shard over ", tp, " ranks: ", problem);
-  heads_ = head_shard(config.n_head, config.n_head, rank, tp);
-  ffn_ = balanced_shard(config.intermediate_size, rank, tp, "intermediate_size");
-  vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
-
+    : FamilyModel(config, opts, /*n_head_kv=*/config.n_head), rope_(RotaryEmbedding::for_model(config)) {
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
-  const Shard qs{heads_.q.start * D, heads_.q.length * D};
+  const Shard qs = scaled(heads_.q, D);
   WeightLoader ld{ckpt, dtype_, opts.device};
   wte_ = ld.slice("transformer.wte.weight", {V, h}, 0, vocab_);
   ln_f_w_ = ld.full("transformer.ln_f.weight", {h});
@@ -52,10 +41,9 @@ at::Tensor GptjModel::activation(const at::Tensor& x) const {
 }
 
 at::Tensor GptjModel::forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) {
-  if (!ctx.attention) fail("GptjModel::forward: no attention variant");
-  if (ids.dim() != 2) fail("GptjModel::forward: ids must be [B, T], got ", ids.sizes());
+  check_forward_args("GptjModel", ids, ctx);
   const int64_t B = ids.size(0), T = ids.size(1), D = config_.head_dim, Hl = heads_.q.length;
-  const ObserverSet* obs = ctx.observers && !ctx.observers->empty() ? ctx.observers : nullptr;
+  const ObserverSet* obs = active_observers(ctx);
   LayerAttention la;
   la.rope = &rope_;
   la.head_offset = la.kv_head_offset = heads_.q.start;

@@ -10,6 +10,7 @@
 #include "framework/checkpoint.h"
 #include "framework/rope.h"
 #include "models/causal_lm.h"
+#include "models/family_common.h"
 #include "parallel/shard.h"
 
 namespace lminf {
@@ -22,12 +23,10 @@ struct GptjLayer {
   at::Tensor w_out, b_out;    // [hidden, I_local] (row-parallel), [hidden] (added once)
 };
 
-class GptjModel final : public CausalLM {
+class GptjModel final : public FamilyModel {
  public:
   GptjModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts);
 
-  const ModelConfig& config() const override { return config_; }
-  at::ScalarType dtype() const override { return dtype_; }
   at::Device device() const override { return wte_.device(); }
   at::Tensor forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) override;
   at::Tensor logits(const at::Tensor& hidden) override;
@@ -38,13 +37,6 @@ class GptjModel final : public CausalLM {
  private:
   at::Tensor activation(const at::Tensor& x) const;
 
-  ModelConfig config_;
-  at::ScalarType dtype_;
-  Communicator* tp_;
-  LocalCommunicator local_;
-  HeadShard heads_;
-  Shard ffn_;
-  Shard vocab_;
   RotaryEmbedding rope_;     // rotary_dim features, interleaved layout
   at::Tensor wte_;           // [V_local, hidden] (vocab-parallel)
   at::Tensor ln_f_w_, ln_f_b_;

@@ -8,6 +8,7 @@
 #include "framework/checkpoint.h"
 #include "framework/rope.h"
 #include "models/causal_lm.h"
+#include "models/family_common.h"
 #include "parallel/shard.h"
 
 namespace lminf {
@@ -25,12 +26,10 @@ struct LlamaLayer {
   at::Tensor b_down;                 // [hidden] or undefined
 };
 
-class LlamaModel final : public CausalLM {
+class LlamaModel final : public FamilyModel {
  public:
   LlamaModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts);
 
-  const ModelConfig& config() const override { return config_; }
-  at::ScalarType dtype() const override { return dtype_; }
   at::Device device() const override { return embed_.device(); }
   at::Tensor forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) override;
   at::Tensor logits(const at::Tensor& hidden) override;
@@ -41,13 +40,6 @@ class LlamaModel final : public CausalLM {
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
 
-  ModelConfig config_;
-  at::ScalarType dtype_;
-  Communicator* tp_;
-  LocalCommunicator local_;
-  HeadShard heads_;
-  Shard ffn_;
-  Shard vocab_;
   RotaryEmbedding rope_;
   at::Tensor embed_;    // [V_local, hidden] (vocab-parallel)
   at::Tensor norm_;     // [hidden]

@@ -8,14 +8,7 @@
 namespace lminf {
 
 MptModel::MptModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts)
-    : config_(config), dtype_(opts.dtype), tp_(opts.tp ? opts.tp : &local_) {
-  const int tp = tp_->size(), rank = tp_->rank();
-  const std::string problem =
-      tp_incompatibility(config.n_head, config.n_head, config.intermediate_size, config.vocab_size, tp);
-  if (!problem.empty()) fail(config.source.string(), ": cannot shard over ", tp, " ranks: ", problem);
-  heads_ = head_shard(config.n_head, config.n_head, rank, tp);
-  ffn_ = balanced_shard(config.intermediate_size, rank, tp, "intermediate_size");
-  vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
+    : FamilyModel(config, opts, /*n_head_kv=*/config.n_head) {
   slopes_ = alibi_slopes(config.n_head, config.alibi_bias_max).narrow(0, heads_.q.start, heads_.q.length).contiguous().to(opts.device);
   if (ckpt.has("transformer.wpe.weight"))
     fail(ckpt.dir().string(), ": transformer.wpe.weight (learned position embeddings) is not supported; ",
@@ -23,7 +16,7 @@ MptModel::MptModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOption
 
   const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
   const bool bias = !config.no_bias;
-  const Shard qs{heads_.q.start * D, heads_.q.length * D};
+  const Shard qs = scaled(heads_.q, D);
   WeightLoader ld{ckpt, dtype_, opts.device};
   wte_ = ld.slice("transformer.wte.weight", {V, h}, 0, vocab_);
   norm_f_w_ = ld.full("transformer.norm_f.weight", {h});
@@ -58,10 +51,9 @@ at::Tensor MptModel::layer_norm(const at::Tensor& x, const at::Tensor& w, const 
 }
 
 at::Tensor MptModel::forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) {
-  if (!ctx.attention) fail("MptModel::forward: no attention variant");
-  if (ids.dim() != 2) fail("MptModel::forward: ids must be [B, T], got ", ids.sizes());
+  check_forward_args("MptModel", ids, ctx);
   const int64_t B = ids.size(0), T = ids.size(1), D = config_.head_dim, Hl = heads_.q.length;
-  const ObserverSet* obs = ctx.observers && !ctx.observers->empty() ? ctx.observers : nullptr;
+  const ObserverSet* obs = active_observers(ctx);
   LayerAttention la;
   la.alibi_slopes = slopes_;
   la.head_offset = la.kv_head_offset = heads_.q.start;

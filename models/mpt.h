@@ -8,6 +8,7 @@
 
 #include "framework/checkpoint.h"
 #include "models/causal_lm.h"
+#include "models/family_common.h"
 #include "parallel/shard.h"
 
 namespace lminf {
@@ -23,12 +24,10 @@ struct MptLayer {
   at::Tensor w_down, b_down;      // [hidden, I_local], [hidden] (row-parallel)
 };
 
-class MptModel final : public CausalLM {
+class MptModel final : public FamilyModel {
  public:
   MptModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts);
 
-  const ModelConfig& config() const override { return config_; }
-  at::ScalarType dtype() const override { return dtype_; }
   at::Device device() const override { return wte_.device(); }
   at::Tensor forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) override;
   at::Tensor logits(const at::Tensor& hidden) override;
@@ -39,13 +38,6 @@ class MptModel final : public CausalLM {
  private:
   at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
 
-  ModelConfig config_;
-  at::ScalarType dtype_;
-  Communicator* tp_;
-  LocalCommunicator local_;
-  HeadShard heads_;
-  Shard ffn_;
-  Shard vocab_;
   at::Tensor slopes_;             // [H_local] float32 ALiBi slopes of this rank's heads
   at::Tensor wte_;                // [V_local, hidden] (vocab-parallel; also the head)
   at::Tensor norm_f_w_, norm_f_b_;  // [hidden]

@@ -8,44 +8,8 @@
 
 namespace lminf {
 
-NamedTensors random_llama_weights(const ModelConfig& c, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  auto normal = [&](std::vector<int64_t> shape, double std) {
-    return at::normal(0.0, std, shape, gen, at::TensorOptions().dtype(at::kFloat));
-  };
-  auto norm_weight = [&](int64_t n) { return 1.0 + normal({n}, 0.1); };
-  const int64_t h = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t q = c.n_head * D, kv = c.n_head_kv * D;
-  NamedTensors t;
-  t.emplace_back("model.embed_tokens.weight", normal({V, h}, 0.5));
-  for (int64_t i = 0; i < c.n_layer; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    t.emplace_back(p + "input_layernorm.weight", norm_weight(h));
-    t.emplace_back(p + "self_attn.q_proj.weight", normal({q, h}, 1.0 / std::sqrt(double(h))));
-    t.emplace_back(p + "self_attn.k_proj.weight", normal({kv, h}, 1.0 / std::sqrt(double(h))));
-    t.emplace_back(p + "self_attn.v_proj.weight", normal({kv, h}, 1.0 / std::sqrt(double(h))));
-    t.emplace_back(p + "self_attn.o_proj.weight", normal({h, q}, 0.5 / std::sqrt(double(q))));
-    if (c.attention_bias) {
-      t.emplace_back(p + "self_attn.q_proj.bias", normal({q}, 0.1));
-      t.emplace_back(p + "self_attn.k_proj.bias", normal({kv}, 0.1));
-      t.emplace_back(p + "self_attn.v_proj.bias", normal({kv}, 0.1));
-      t.emplace_back(p + "self_attn.o_proj.bias", normal({h}, 0.1));
-    }
-    t.emplace_back(p + "post_attention_layernorm.weight", norm_weight(h));
-    t.emplace_back(p + "mlp.gate_proj.weight", normal({I, h}, 1.0 / std::sqrt(double(h))));
-    t.emplace_back(p + "mlp.up_proj.weight", normal({I, h}, 1.0 / std::sqrt(double(h))));
-    t.emplace_back(p + "mlp.down_proj.weight", normal({h, I}, 0.5 / std::sqrt(double(I))));
-    if (c.mlp_bias) {
-      t.emplace_back(p + "mlp.gate_proj.bias", normal({I}, 0.1));
-      t.emplace_back(p + "mlp.up_proj.bias", normal({I}, 0.1));
-      t.emplace_back(p + "mlp.down_proj.bias", normal({h}, 0.1));
-    }
-  }
-  t.emplace_back("model.norm.weight", norm_weight(h));
-  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", normal({V, h}, 1.0 / std::sqrt(double(h))));
-  return t;
-}
-
+// Every family draws from one seeded generator in the order of its tensors: N(0, std) weights
+// (std ~ 1/sqrt(fan_in), halved for output projections), 1 + N(0, 0.1) norm weights, N(0, 0.1) biases.
 namespace {
 struct Sampler {
   at::Generator gen;
@@ -55,6 +19,41 @@ struct Sampler {
   at::Tensor norm_weight(int64_t n) { return 1.0 + normal({n}, 0.1); }
 };
 }  // namespace
+
+NamedTensors random_llama_weights(const ModelConfig& c, uint64_t seed) {
+  Sampler r{at::detail::createCPUGenerator(seed)};
+  const int64_t h = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t q = c.n_head * D, kv = c.n_head_kv * D;
+  const double sh = 1.0 / std::sqrt(double(h));
+  NamedTensors t;
+  t.emplace_back("model.embed_tokens.weight", r.normal({V, h}, 0.5));
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    t.emplace_back(p + "input_layernorm.weight", r.norm_weight(h));
+    t.emplace_back(p + "self_attn.q_proj.weight", r.normal({q, h}, sh));
+    t.emplace_back(p + "self_attn.k_proj.weight", r.normal({kv, h}, sh));
+    t.emplace_back(p + "self_attn.v_proj.weight", r.normal({kv, h}, sh));
+    t.emplace_back(p + "self_attn.o_proj.weight", r.normal({h, q}, 0.5 / std::sqrt(double(q))));
+    if (c.attention_bias) {
+      t.emplace_back(p + "self_attn.q_proj.bias", r.normal({q}, 0.1));
+      t.emplace_back(p + "self_attn.k_proj.bias", r.normal({kv}, 0.1));
+      t.emplace_back(p + "self_attn.v_proj.bias", r.normal({kv}, 0.1));
+      t.emplace_back(p + "self_attn.o_proj.bias", r.normal({h}, 0.1));
+    }
+    t.emplace_back(p + "post_attention_layernorm.weight", r.norm_weight(h));
+    t.emplace_back(p + "mlp.gate_proj.weight", r.normal({I, h}, sh));
+    t.emplace_back(p + "mlp.up_proj.weight", r.normal({I, h}, sh));
+    t.emplace_back(p + "mlp.down_proj.weight", r.normal({h, I}, 0.5 / std::sqrt(double(I))));
+    if (c.mlp_bias) {
+      t.emplace_back(p + "mlp.gate_proj.bias", r.normal({I}, 0.1));
+      t.emplace_back(p + "mlp.up_proj.bias", r.normal({I}, 0.1));
+      t.emplace_back(p + "mlp.down_proj.bias", r.normal({h}, 0.1));
+    }
+  }
+  t.emplace_back("model.norm.weight", r.norm_weight(h));
+  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", r.normal({V, h}, sh));
+  return t;
+}
 
 NamedTensors random_mpt_weights(const ModelConfig& c, uint64_t seed) {
   Sampler r{at::detail::createCPUGenerator(seed)};

@@ -76,4 +76,9 @@ void write_text(const fs::path& p, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + p.string());
 }
 
+double padded_max_rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor d = (a.to(at::kDouble) - b.to(at::kDouble)).abs() / a.to(at::kDouble).abs().clamp_min(1.0);
+  return at::nan_to_num(d, 0.0).max().item<double>();
+}
+
 }  // namespace lminf::testing

@@ -7,24 +7,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run_experiment.h"
 #include "framework/h5_file.h"
 #include "parallel/shard.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
+#include "tests/parallel/mpi/mpi_experiment.h"
 #include "tests/parallel/mpi/mpi_world.h"
 
 namespace lminf {
 namespace {
 namespace fs = std::filesystem;
 
-// max |a - b| / max(1, |a|) over the entries that are not NaN padding. float32 TP runs round their
-// split reductions differently: each token's NLL within 5e-5 (stories260k text: up to 1.2e-5), the
-// mean NLL within 1e-5 relative (about 1e-7 in practice).
-double max_rel_diff(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor d = (a.to(at::kDouble) - b.to(at::kDouble)).abs() / a.to(at::kDouble).abs().clamp_min(1.0);
-  return at::nan_to_num(d, 0.0).max().item<double>();
-}
 using lminf::testing::mpi_world;
 using lminf::testing::read_text;
 using lminf::testing::TempDir;
@@ -46,30 +39,22 @@ void expect_grids_match_one_rank(const fs::path& model, const fs::path& data, in
   Communicator& w = mpi_world();
   TempDir dir;  // per rank; only rank 0's outputs are written
   write_text(dir / "exp.yaml", yaml(model, data, dir / "ref", max_length));
-  if (w.rank() == 0) {
-    LocalCommunicator one;
-    auto exp = load_experiment((dir / "exp.yaml").string(), {}, 1);
-    run_experiment(exp, one);
-  }
-  w.barrier();
+  lminf::testing::run_on_rank0_alone(dir / "exp.yaml");
   const ModelConfig c = ModelConfig::from_file(model);
   for (int tp = 1; tp <= w.size(); ++tp) {
     if (w.size() % tp != 0) continue;
     if (!tp_incompatibility(c.n_head, c.n_head_kv, c.intermediate_size, c.vocab_size, tp).empty()) continue;
     const int dp = w.size() / tp;
     const std::string out = (dir / ("tp" + std::to_string(tp) + "_dp" + std::to_string(dp))).string();
-    auto exp = load_experiment((dir / "exp.yaml").string(),
-                               {"parallel.tensor_parallel=" + std::to_string(tp),
-                                "parallel.data_parallel=" + std::to_string(dp), "output.dir=" + out},
-                               w.size());
-    run_experiment(exp, w);
+    lminf::testing::run_on_world(dir / "exp.yaml", {"parallel.tensor_parallel=" + std::to_string(tp),
+                                                    "parallel.data_parallel=" + std::to_string(dp), "output.dir=" + out});
     if (w.rank() != 0) continue;
     H5Reader ref(dir / "ref" / "token_nll.h5"), got(fs::path(out) / "token_nll.h5");
     at::Tensor a = ref.read("token_nll"), b = got.read("token_nll");
     ASSERT_EQ(a.sizes(), b.sizes()) << "tp " << tp << " dp " << dp;
     EXPECT_TRUE(at::equal(ref.read("lengths"), got.read("lengths")));
     EXPECT_TRUE(at::equal(at::isnan(a), at::isnan(b)));  // the same padding
-    EXPECT_LT(max_rel_diff(a, b), 5e-5) << "tp " << tp << " dp " << dp;
+    EXPECT_LT(lminf::testing::padded_max_rel_diff(a, b), 5e-5) << "tp " << tp << " dp " << dp;
     auto ra = nlohmann::json::parse(read_text(dir / "ref" / "results.json"));
     auto rb = nlohmann::json::parse(read_text(fs::path(out) / "results.json"));
     EXPECT_EQ(ra["tokens"], rb["tokens"]);

@@ -5,11 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run_experiment.h"
 #include "framework/h5_file.h"
 #include "models/random_checkpoint.h"
 #include "parallel/shard.h"
 #include "support/test_support.h"
+#include "tests/parallel/mpi/mpi_experiment.h"
 #include "tests/parallel/mpi/mpi_world.h"
 
 namespace lminf {
@@ -74,16 +74,9 @@ TEST(FactorDumpTp, EveryHeadInTheFileEqualsOneRank) {
              "dump: {factors: [logits, entropy, features], query_stride: 16, distance_bucket: 8,\n"
              "       feature_first: 3, feature_stride: 9, heads: [3, 0, 1]}\n"
              "output: {dir: " + (dir / "one").string() + "}\n");
-  if (w.rank() == 0) {
-    LocalCommunicator one;
-    auto exp = load_experiment((dir / "exp.yaml").string(), {}, 1);
-    run_experiment(exp, one);
-  }
-  w.barrier();
-  auto exp = load_experiment((dir / "exp.yaml").string(),
-                             {"parallel.tensor_parallel=" + std::to_string(tp), "output.dir=" + (dir / "tp").string()},
-                             tp);
-  run_experiment(exp, w);
+  lminf::testing::run_on_rank0_alone(dir / "exp.yaml");
+  lminf::testing::run_on_world(dir / "exp.yaml",
+               {"parallel.tensor_parallel=" + std::to_string(tp), "output.dir=" + (dir / "tp").string()});
   if (w.rank() == 0) {
     H5Reader want(dir / "one" / "factors.h5"), got(dir / "tp" / "factors.h5");
     EXPECT_EQ(got.attr_int("/", "tensor_parallel"), tp);

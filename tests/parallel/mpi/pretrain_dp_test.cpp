@@ -2,9 +2,9 @@
 // all-reduced, so N ranks end with the weights of one rank (float32 sums in another order: 1e-5).
 #include <gtest/gtest.h>
 
-#include "experiments/run_experiment.h"
 #include "framework/checkpoint.h"
 #include "support/test_support.h"
+#include "tests/parallel/mpi/mpi_experiment.h"
 #include "tests/parallel/mpi/mpi_world.h"
 
 namespace lminf {
@@ -30,16 +30,9 @@ TEST(PretrainDp, RanksEndWithTheWeightsOfOneRank) {
                                   "num_key_value_heads: 2}\n  context: 16\n  batch_size: 8\n  steps: 6\n  lr: 0.01\n"
                                   "  warmup: 2\n  eval_every: 0\n  checkpoint_every: 0\n"
                                   "output: {dir: " + (dir / "one").string() + "}\n");
-  if (w.rank() == 0) {
-    LocalCommunicator one;
-    auto exp = load_experiment((dir / "pt.yaml").string(), {}, 1);
-    run_experiment(exp, one);
-  }
-  w.barrier();
-  auto exp = load_experiment((dir / "pt.yaml").string(),
-                             {"parallel.data_parallel=" + std::to_string(w.size()), "output.dir=" + (dir / "dp").string()},
-                             w.size());
-  run_experiment(exp, w);
+  lminf::testing::run_on_rank0_alone(dir / "pt.yaml");
+  lminf::testing::run_on_world(dir / "pt.yaml",
+               {"parallel.data_parallel=" + std::to_string(w.size()), "output.dir=" + (dir / "dp").string()});
   if (w.rank() != 0) return;
   Checkpoint a = Checkpoint::open(dir / "one" / "model"), b = Checkpoint::open(dir / "dp" / "model");
   ASSERT_EQ(a.names(), b.names());
