@@ -54,8 +54,13 @@ TextGeneration generate_text(CausalLM& model, const AttentionVariant& attention,
       return !cut_at_stop(text, opts.stop_strings).empty();
     };
   }
+  return text_generation_of(tokenizer, generate(model, attention, prompt, g), opts);
+}
+
+TextGeneration text_generation_of(const Tokenizer& tokenizer, std::vector<int64_t> tokens,
+                                  const TextGenerationOptions& opts) {
   TextGeneration r;
-  r.tokens = generate(model, attention, prompt, g);
+  r.tokens = std::move(tokens);
   r.eos = opts.eos_id >= 0 && !r.tokens.empty() && r.tokens.back() == opts.eos_id;
   r.text = tokenizer.decode(r.tokens, true);
   r.stop = cut_at_stop(r.text, opts.stop_strings);

@@ -43,6 +43,11 @@ struct TextGeneration {
 TextGeneration generate_text(CausalLM& model, const AttentionVariant& attention, const Tokenizer& tokenizer,
                              const std::vector<int64_t>& prompt, const TextGenerationOptions& opts);
 
+// The TextGeneration of generated `tokens` (as generate_text returns it): decoded, cut at the stop
+// strings. A resumed run rebuilds its journalled samples with it (experiments/record_journal.h).
+TextGeneration text_generation_of(const Tokenizer& tokenizer, std::vector<int64_t> tokens,
+                                  const TextGenerationOptions& opts);
+
 // Cuts `text` before the earliest occurrence of any stop string (ties: the longer string); returns
 // that string, or "" (text unchanged) when none occurs.
 std::string cut_at_stop(std::string& text, const std::vector<std::string>& stop_strings);

@@ -7,6 +7,7 @@
 #include "attention/registry.h"
 #include "experiments/generation_common.h"
 #include "experiments/outputs.h"
+#include "experiments/record_journal.h"
 #include "experiments/sequence_source.h"
 #include "framework/error.h"
 #include "framework/logging.h"
@@ -51,6 +52,8 @@ std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, co
   std::vector<std::string> p;
   const std::string t = run_tokenizer_problem(spec, model);
   if (!t.empty()) p.push_back(t);
+  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "generations");
+  if (!journal.empty()) p.push_back(journal);
   if (spec_.truncation_baseline && spec_.baseline_length == 0 && spec.attention.local_branch < 1)
     p.push_back("task.baseline_length: 0 means attention.local_branch, which is not set");
   return p;
@@ -135,7 +138,6 @@ void GenerationTask::run(RunContext& ctx) {
   Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
   const int64_t n_dp = dp.size(), my_dp = dp.rank();
   const int64_t n_items = static_cast<int64_t>(items.size());
-  const int64_t per_item = spec_.truncation_baseline ? 2 : 1;
   int64_t my_items = 0;
   for (int64_t i = my_dp; i < n_items; i += n_dp) ++my_items;
   log_info("generation: ", docs.size(), " documents, ", n_items, " (document, depth) prompts, ", spec_.max_new_tokens,
@@ -146,16 +148,25 @@ void GenerationTask::run(RunContext& ctx) {
   TextGenerationOptions gen;
   gen.max_new_tokens = spec_.max_new_tokens;
   gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
-  Progress progress("generation", my_items * per_item * spec_.max_new_tokens, "tok", ctx.writer);
+  // Each completed work item's generated ids go to the journal; a resumed run rebuilds its records.
+  RecordJournal journal(record_journal_options(ctx, "generations", resolved(), {"flush_every"}, spec_.flush_every),
+                        ctx.world);
+  Progress progress("generation", my_items, "prompts", ctx.writer);
+  progress.add_resumed(journal.resumed());
   json mine = json::array();
   for (int64_t i = my_dp; i < n_items; i += n_dp) {
     const WorkItem& w = items[static_cast<size_t>(i)];
     const auto& doc = docs[static_cast<size_t>(w.document)];
     const std::vector<int64_t> ref_ids(doc.begin() + w.depth, doc.begin() + w.depth + spec_.max_new_tokens);
     const std::string reference = tokenizer->decode(ref_ids, true);
+    const json* journalled = journal.find(i);
+    json entry = {{"index", i}};
     auto run_one = [&](const std::string& variant, const AttentionVariant& attention, int64_t start) {
       const std::vector<int64_t> prompt(doc.begin() + start, doc.begin() + w.depth);
-      const TextGeneration g = generate_text(ctx.model, attention, *tokenizer, prompt, gen);
+      const TextGeneration g =
+          journalled ? text_generation_of(*tokenizer, journalled->at(variant).get<std::vector<int64_t>>(), gen)
+                     : generate_text(ctx.model, attention, *tokenizer, prompt, gen);
+      entry[variant] = g.tokens;
       json rec = {{"item", i},
                   {"document", w.document},
                   {"depth", w.depth},
@@ -170,16 +181,23 @@ void GenerationTask::run(RunContext& ctx) {
                   {"eos", g.eos}};
       rec["metrics"] = record_metrics(reference, g.text);
       mine.push_back(std::move(rec));
-      progress.add(spec_.max_new_tokens);
     };
     run_one("full", ctx.attention, 0);
     if (vanilla) run_one("truncated", *vanilla, std::max<int64_t>(0, w.depth - L));
+    if (!journalled) {
+      journal.append(std::move(entry));
+      progress.add(1);
+    }
   }
+  journal.flush();
   progress.finish();
 
   // Merge once: every replica's records, back in work-item order; rank 0 writes.
   json all = gather_json_arrays(dp, mine);
-  if (!ctx.writer) return;
+  if (!ctx.writer) {
+    journal.finish();
+    return;
+  }
   std::vector<json> sorted(all.begin(), all.end());
   std::stable_sort(sorted.begin(), sorted.end(), [](const json& a, const json& b) {
     return a["item"].get<int64_t>() < b["item"].get<int64_t>();
@@ -206,9 +224,11 @@ void GenerationTask::run(RunContext& ctx) {
     by_depth.push_back(e);
   }
   results["depths"] = by_depth;
+  results["resumed_samples"] = journal.resumed_everywhere();
   results["elapsed_s"] = progress.elapsed_s();
   write_jsonl_atomic(ctx.out_dir / "generations.jsonl", json(sorted));
   write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
+  journal.finish();
 
   std::printf("%-8s %-10s %6s %8s %8s %8s %8s\n", "depth", "variant", "count", "BLEU", "ROUGE-1", "ROUGE-2", "ROUGE-L");
   for (const auto& e : by_depth)

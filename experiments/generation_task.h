@@ -8,6 +8,8 @@
 //   outputs: results.json (per depth and variant: corpus BLEU, mean sentence BLEU, mean ROUGE
 //            F-measures), generations.jsonl (one record per document x depth x variant); atomic.
 // Under data parallelism replica g takes work items g, g + dp, ...; rank 0 merges once and writes.
+// Resumable: each work item's generated ids go to generations.partial.jsonl as it completes
+// (experiments/record_journal.h); the records are rebuilt from them.
 #pragma once
 
 #include "experiments/task.h"
@@ -23,6 +25,7 @@ struct GenerationSpec {
   bool truncation_baseline = false;
   int64_t baseline_length = 0;
   bool stop_at_eos = true;
+  int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
@@ -36,6 +39,9 @@ struct GenerationSpec {
       "baseline_length tokens of each prompt (results under variant `truncated`)");
     v("baseline_length", baseline_length, "tokens the truncation baseline sees (0: attention.local_branch)", Min{0});
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token (as Hugging Face generate does)");
+    v("flush_every", flush_every,
+      "samples between writes (and fsyncs) of the resume journal generations.partial.jsonl in output.dir; a killed run resumes after "
+      "the last one written", Min{1});
   }
 };
 

@@ -11,6 +11,7 @@
 #include "analysis/gnuplot.h"
 #include "analysis/niah_heatmap.h"
 #include "experiments/outputs.h"
+#include "experiments/record_journal.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
 #include "framework/logging.h"
@@ -218,6 +219,8 @@ std::vector<std::string> PasskeyTask::outputs() const {
 std::vector<std::string> PasskeyTask::problems(const ExperimentSpec& es, const ModelConfig& model) const {
   std::vector<std::string> p;
   if (es.dump.enabled()) p.push_back("dump: task passkey records no factor dumps (remove the dump section)");
+  const std::string journal = record_journal_problem(es, resolved(), {"flush_every"}, "samples");
+  if (!journal.empty()) p.push_back(journal);
   const std::string tp = tokenizer_source(spec_, es);
   const std::string key = spec_.tokenizer.empty() ? "model.path" : "task.tokenizer";
   std::unique_ptr<Tokenizer> tok;
@@ -256,9 +259,8 @@ void PasskeyTask::run(RunContext& ctx) {
   Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
   const int64_t n_dp = dp.size();
   const std::vector<int64_t> mine = passkey_share(n, n_dp, dp.rank());
-  int64_t my_tokens = 0, total_tokens = 0;
+  int64_t total_tokens = 0;
   for (const auto& s : plan) total_tokens += s.length;
-  for (int64_t i : mine) my_tokens += plan[static_cast<size_t>(i)].length;
   const int64_t longest = *std::max_element(spec_.lengths.begin(), spec_.lengths.end());
   log_info("passkey: ", n, " samples (", spec_.lengths.size(), " lengths x ",
            spec_.depths.empty() ? std::string("random depths") : std::to_string(spec_.depths.size()) + " depths",
@@ -271,21 +273,34 @@ void PasskeyTask::run(RunContext& ctx) {
   GenerateOptions go;
   go.max_new_tokens = spec_.max_new_tokens;
   if (tok->eos_id() >= 0) go.stop_tokens = {tok->eos_id()};
+  // Each completed sample's generated ids go to the journal; a resumed run takes them from there.
+  RecordJournal journal(record_journal_options(ctx, "samples", resolved(), {"flush_every"}, spec_.flush_every),
+                        ctx.world);
   std::vector<std::vector<int64_t>> generated;
-  Progress progress("passkey", my_tokens, "tok", ctx.writer);
+  Progress progress("passkey", static_cast<int64_t>(mine.size()), "samples", ctx.writer);
+  progress.add_resumed(journal.resumed());
   for (int64_t i : mine) {
+    if (const nlohmann::json* done = journal.find(i)) {
+      generated.push_back(done->at("generated_ids").get<std::vector<int64_t>>());
+      continue;
+    }
     const PasskeySample& s = plan[static_cast<size_t>(i)];
     const PasskeyPrompt prompt = builder.build(s.length, s.depth, s.key);
     generated.push_back(generate(ctx.model, ctx.attention, prompt.ids, go));
-    progress.add(s.length);
+    journal.append({{"index", i}, {"generated_ids", generated.back()}});
+    progress.add(1);
   }
+  journal.flush();
   progress.finish();
   const double elapsed = progress.elapsed_s();
 
   // Merge once: every replica's generated ids, gathered in rank order.
   at::Tensor part = pack_generated(generated, n, n_dp, spec_.max_new_tokens);
   const auto all = unpack_generated(n_dp > 1 ? dp.all_gather(part, 0) : part, n, n_dp);
-  if (!ctx.writer) return;
+  if (!ctx.writer) {
+    journal.finish();
+    return;
+  }
 
   std::vector<PasskeyOutcome> outcomes;
   std::string lines;
@@ -320,7 +335,11 @@ void PasskeyTask::run(RunContext& ctx) {
   summary["random_depths"] = spec_.depths.empty();
   summary["tokenizer"] = tok->description();
   summary["elapsed_s"] = elapsed;
-  summary["prompt_tokens_per_s"] = elapsed > 0 ? static_cast<double>(total_tokens) / elapsed : 0.0;
+  int64_t fed_tokens = total_tokens;  // by this invocation, every replica: less those of resumed samples
+  for (int64_t i = 0; i < n; ++i)
+    if (journal.resumed_anywhere(i)) fed_tokens -= plan[static_cast<size_t>(i)].length;
+  summary["prompt_tokens_per_s"] = elapsed > 0 ? static_cast<double>(fed_tokens) / elapsed : 0.0;
+  summary["resumed_samples"] = journal.resumed_everywhere();
 
   nlohmann::json plots = nlohmann::json::array();
   if (spec_.grid) {
@@ -359,6 +378,7 @@ void PasskeyTask::run(RunContext& ctx) {
   }
   summary["plots"] = plots;
   write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
+  journal.finish();
 
   std::printf("%-10s %8s %8s %9s\n", "length", "samples", "correct", "accuracy");
   for (const auto& e : summary["by_length"])

@@ -6,7 +6,8 @@
 //   outputs: results.json (accuracy overall, by length, by depth, by cell), samples.jsonl (one line
 //            per sample), niah.csv and niah_heatmap.png/.gp (task.grid), all written atomically.
 // Under data parallelism replica g takes samples g, g + dp, ...; rank 0 gathers the generated ids
-// once and writes the same files as a one-rank run.
+// once and writes the same files as a one-rank run. Resumable: each sample's generated ids go to
+// samples.partial.jsonl as it completes (experiments/record_journal.h).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,7 @@ struct PasskeySpec {
   std::string filler = default_passkey_template().filler;
   std::string needle = default_passkey_template().needle;
   std::string question = default_passkey_template().question;
+  int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
@@ -56,6 +58,9 @@ struct PasskeySpec {
     v("filler", filler, "the distractor sentence(s) repeated to fill the haystack");
     v("needle", needle, "the needle; {key} is replaced by the pass key");
     v("question", question, "the text that ends the prompt; the answer is generated after it");
+    v("flush_every", flush_every,
+      "samples between writes (and fsyncs) of the resume journal samples.partial.jsonl in output.dir; a killed run resumes after "
+      "the last one written", Min{1});
   }
 };
 

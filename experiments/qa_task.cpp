@@ -6,6 +6,7 @@
 
 #include "experiments/generation_common.h"
 #include "experiments/outputs.h"
+#include "experiments/record_journal.h"
 #include "experiments/sequence_source.h"
 #include "framework/error.h"
 #include "framework/logging.h"
@@ -48,17 +49,21 @@ bool passes(const json& j, const std::vector<std::pair<std::string, std::string>
 }
 
 std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind) {
-  if (data.format != "jsonl")
-    fail("data.format: task qa reads JSON records: set data.format: jsonl (is ", data.format, ")");
+  if (data.format != "jsonl" && data.format != "jsonl.zst")
+    fail("data.format: task qa reads JSON records: set data.format: jsonl or jsonl.zst (is ", data.format, ")");
   const auto filter = data_filter(data);
   std::vector<QaRecord> out;
   if (kind == "qasper") {
-    for (const auto& file : expand_data_path(data.path, "jsonl", "data")) {
-      std::ifstream in(file);
-      if (!in) fail("data.path: cannot read ", file.string());
+    for (const auto& file : expand_data_path(data.path, data.format, "data")) {
+      std::string text;
+      DocumentReader::read_lines(file, data.format == "jsonl.zst", [&](const std::string& line, int64_t) {
+        text += line;
+        text += '\n';
+        return true;
+      });
       json papers;
       try {
-        papers = json::parse(in);
+        papers = json::parse(text);
       } catch (const json::exception& e) {
         fail(file.string(), ": not a Qasper release JSON file (", e.what(), ")");
       }
@@ -72,14 +77,10 @@ std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind
     if (out.empty()) fail("data.path: ", data.path, " holds no Qasper questions", filter.empty() ? "" : " that pass data.filter");
     return out;
   }
-  for (const auto& file : expand_data_path(data.path, "jsonl", "data")) {
-    std::ifstream in(file);
-    if (!in) fail("data.path: cannot read ", file.string());
-    std::string line;
-    int64_t no = 0;
-    while (std::getline(in, line)) {
-      ++no;
-      if (strip(line).empty()) continue;
+  bool full = false;
+  for (const auto& file : expand_data_path(data.path, data.format, "data")) {
+    DocumentReader::read_lines(file, data.format == "jsonl.zst", [&](const std::string& line, int64_t no) {
+      if (strip(line).empty()) return true;
       const std::string where = file.string() + ":" + std::to_string(no);
       json j;
       try {
@@ -87,10 +88,12 @@ std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind
       } catch (const json::exception& e) {
         fail(where, ": not a JSON record (", e.what(), ")");
       }
-      if (!passes(j, filter)) continue;
+      if (!passes(j, filter)) return true;
       out.push_back({where, std::move(j)});
-      if (data.max_sequences > 0 && static_cast<int64_t>(out.size()) >= data.max_sequences) return out;
-    }
+      full = data.max_sequences > 0 && static_cast<int64_t>(out.size()) >= data.max_sequences;
+      return !full;
+    });
+    if (full) return out;
   }
   if (out.empty()) fail("data.path: ", data.path, " holds no records", filter.empty() ? "" : " that pass data.filter");
   return out;
@@ -205,7 +208,10 @@ std::vector<std::string> QaTask::problems(const ExperimentSpec& spec, const Mode
   std::vector<std::string> p;
   const std::string t = run_tokenizer_problem(spec, model);
   if (!t.empty()) p.push_back(t);
-  if (spec.data.format != "jsonl") p.push_back("data.format: task qa reads JSON records (set data.format: jsonl)");
+  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "predictions");
+  if (!journal.empty()) p.push_back(journal);
+  if (spec.data.format != "jsonl" && spec.data.format != "jsonl.zst")
+    p.push_back("data.format: task qa reads JSON records (set data.format: jsonl or jsonl.zst)");
   if (spec_.max_length > 0 && spec_.max_length < 2) p.push_back("task.max_length must be 0 (no limit) or >= 2");
   return p;
 }
@@ -233,7 +239,11 @@ void QaTask::run(RunContext& ctx) {
   gen.max_new_tokens = spec_.max_new_tokens;
   gen.stop_strings = spec_.stop;
   gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
+  // Each answered question's generated ids go to the journal; a resumed run rebuilds its records.
+  RecordJournal journal(record_journal_options(ctx, "predictions", resolved(), {"flush_every"}, spec_.flush_every),
+                        ctx.world);
   Progress progress("qa", my_n, "q", ctx.writer);
+  progress.add_resumed(journal.resumed());
   json mine = json::array();
   for (int64_t i = my_dp; i < n; i += n_dp) {
     const QaRecord& r = records[static_cast<size_t>(i)];
@@ -278,7 +288,11 @@ void QaTask::run(RunContext& ctx) {
         truncate_tokens(prompt, spec_.max_length, spec_.truncation);
       }
     }
-    const TextGeneration g = generate_text(ctx.model, ctx.attention, *tokenizer, prompt, gen);
+    const json* journalled = journal.find(i);
+    const TextGeneration g =
+        journalled ? text_generation_of(*tokenizer, journalled->at("generated_ids").get<std::vector<int64_t>>(), gen)
+                   : generate_text(ctx.model, ctx.attention, *tokenizer, prompt, gen);
+    if (!journalled) journal.append({{"index", i}, {"generated_ids", g.tokens}});
     const std::string prediction = strip(g.text);
     json rec = {{"index", i},
                 {"prompt_tokens", static_cast<int64_t>(prompt.size())},
@@ -295,13 +309,17 @@ void QaTask::run(RunContext& ctx) {
       rec["id"] = id ? *id : json();
     }
     mine.push_back(std::move(rec));
-    progress.add(1);
+    if (!journalled) progress.add(1);
   }
+  journal.flush();
   progress.finish();
 
   // Merge once; rank 0 writes.
   json all = gather_json_arrays(dp, mine);
-  if (!ctx.writer) return;
+  if (!ctx.writer) {
+    journal.finish();
+    return;
+  }
   std::vector<json> sorted(all.begin(), all.end());
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const json& a, const json& b) { return a["index"].get<int64_t>() < b["index"].get<int64_t>(); });
@@ -323,12 +341,14 @@ void QaTask::run(RunContext& ctx) {
   results["truncated_prompts"] = truncated;
   results["question_cut"] = cut;
   results["stopped_by_stop_string"] = stopped;
+  results["resumed_samples"] = journal.resumed_everywhere();
   results["elapsed_s"] = progress.elapsed_s();
   if (cut > 0)
     log_warn("qa: in ", cut, " of ", sorted.size(), " prompts the text after {", spec_.context_field,
              "} is longer than the tokens truncation keeps at the end: the question was cut (raise task.max_length)");
   write_jsonl_atomic(ctx.out_dir / "predictions.jsonl", json(sorted));
   write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
+  journal.finish();
   std::printf("qa: %lld questions  F1 %.2f  EM %.2f\n", static_cast<long long>(sorted.size()), f1 / count, em / count);
   std::fflush(stdout);
 }

@@ -7,6 +7,8 @@
 // match (max over gold answers; metrics/squad.h), reported x 100 like LM-Infinite.
 //   outputs: results.json (f1, exact_match, count, truncation counts), predictions.jsonl; atomic.
 // Under data parallelism replica g takes records g, g + dp, ...; rank 0 merges once and writes.
+// Resumable: each answer's generated ids go to predictions.partial.jsonl as it completes
+// (experiments/record_journal.h). data.format: jsonl or jsonl.zst.
 #pragma once
 
 #include <utility>
@@ -27,6 +29,7 @@ struct QaSpec {
   int64_t max_new_tokens = 30;
   std::vector<std::string> stop = {"\n"};
   bool stop_at_eos = true;
+  int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
     v("type", type, "the task", Required{});
@@ -46,6 +49,9 @@ struct QaSpec {
     v("max_new_tokens", max_new_tokens, "tokens generated greedily at most per answer", Min{1});
     v("stop", stop, "generation ends when the generated text contains one of these; the answer is the text before it");
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token");
+    v("flush_every", flush_every,
+      "samples between writes (and fsyncs) of the resume journal predictions.partial.jsonl in output.dir; a killed run resumes after "
+      "the last one written", Min{1});
   }
 };
 

@@ -12,6 +12,7 @@
 #include "analysis/analyze.h"
 #include "attention/registry.h"
 #include "experiments/outputs.h"
+#include "experiments/record_journal.h"
 #include "experiments/sweep.h"
 #include "experiments/sequence_source.h"
 #include "framework/atomic_file.h"
@@ -283,6 +284,8 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   if (writer) {
     std::vector<std::string> outputs = exp.task->outputs();
     if (spec.dump.enabled()) outputs.push_back(spec.dump.file);
+    // A record task killed while writing its final files (results.json comes last) resumes from its journal.
+    if (!fs::exists(out_dir / "results.json") && has_record_journal(out_dir)) outputs = {"results.json"};
     prepare_output_dir(out_dir, outputs, spec.output.overwrite);
     write_file_atomic(out_dir / "config.yaml", resolved_text);
     log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
@@ -434,7 +437,10 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
   if (dry_run) return;
   for (size_t i = 0; i < points.size(); ++i) {
     const fs::path dir = base_dir / sweep_folder_name(points[i]);
-    const bool partial = !base.spec.output.overwrite && results_incomplete(dir / "results.json");
+    // A point killed before its final outputs leaves a record journal (passkey, generation, qa).
+    const bool partial = !base.spec.output.overwrite &&
+                         (results_incomplete(dir / "results.json") ||
+                          (!fs::exists(dir / "results.json") && has_record_journal(dir)));
     if (!base.spec.output.overwrite && fs::exists(dir / "results.json") && !partial) {
       log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name, " already complete in ", dir.string(),
                " (skipped)");
@@ -445,7 +451,7 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
     // `complete: false` (a resumable task such as streaming_perplexity) resumes where it stopped.
     std::vector<std::string> o = point_overrides[i];
     if (partial)
-      log_info("sweep: point ", i + 1, " is incomplete (results.json: complete: false); resuming it");
+      log_info("sweep: point ", i + 1, " is incomplete (results.json: complete: false, or a record journal); resuming it");
     else
       o.push_back("output.overwrite=true");
     LoadedExperiment exp = load_experiment(file, o, world.size());

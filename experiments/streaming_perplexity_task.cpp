@@ -10,6 +10,7 @@
 
 #include "attention/registry.h"
 #include "experiments/outputs.h"
+#include "experiments/resume_config.h"
 #include "experiments/token_stream.h"
 #include "framework/atomic_file.h"
 #include "framework/error.h"
@@ -27,43 +28,6 @@ constexpr const char* kNllFile = "token_nll.h5";
 constexpr const char* kStateFile = "stream_state.h5";
 constexpr int64_t kStateVersion = 1;
 constexpr double kMiB = 1024.0 * 1024.0;
-
-std::string fnv1a_hex(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-// "key.sub: value" lines of a YAML map, for naming the keys two configurations differ in.
-void flatten(const YAML::Node& n, const std::string& prefix, std::map<std::string, std::string>& out) {
-  if (n.IsMap()) {
-    for (const auto& kv : n) flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
-  } else {
-    std::string v = to_yaml_string(n);
-    while (!v.empty() && v.back() == '\n') v.pop_back();
-    out[prefix] = v;
-  }
-}
-
-std::string config_differences(const std::string& old_yaml, const std::string& new_yaml) {
-  std::map<std::string, std::string> a, b;
-  flatten(YAML::Load(old_yaml), "", a);
-  flatten(YAML::Load(new_yaml), "", b);
-  std::string diff;
-  for (const auto& [k, v] : b) {
-    auto it = a.find(k);
-    if (it == a.end()) diff += "\n    " + k + ": " + v + " (not in the earlier run)";
-    else if (it->second != v) diff += "\n    " + k + ": " + it->second + " -> " + v;
-  }
-  for (const auto& [k, v] : a)
-    if (!b.count(k)) diff += "\n    " + k + ": " + v + " (only in the earlier run)";
-  return diff;
-}
 
 // CPU time of this process so far (user + system, all threads), seconds.
 double process_cpu_s() {
@@ -182,11 +146,7 @@ std::string layer_path(int64_t l, const char* what) {
 }  // namespace
 
 std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node& task_resolved) {
-  YAML::Node n = write_spec(spec);
-  n["task"] = YAML::Clone(task_resolved);
-  for (const char* k : {"name", "threads", "output", "sweep"}) n.remove(k);
-  for (const char* k : {"max_tokens", "flush_every", "progress_interval"}) n["task"].remove(k);
-  return to_yaml_string(n);
+  return resume_config(spec, task_resolved, {"max_tokens", "flush_every", "progress_interval"});
 }
 
 void StreamingPerplexityTask::configure(const YAML::Node& section, const SpecSource& src) {
@@ -227,7 +187,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
   const int64_t n_layer = ctx.model_config.n_layer;
   const fs::path nll_path = ctx.out_dir / kNllFile, state_path = ctx.out_dir / kStateFile;
   const std::string resume_config = streaming_resume_config(es, resolved());
-  const std::string config_hash = fnv1a_hex(resume_config);
+  const std::string run_hash = config_hash(resume_config);
 
   TokenStreamOptions so;
   so.shuffle = spec_.shuffle;
@@ -262,7 +222,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
       if (st.attr_int("/", "schema_version") != kStateVersion)
         fail("output.dir: ", state_path.string(), " has state schema version ", st.attr_int("/", "schema_version"),
              "; this lminf reads version ", kStateVersion, " (set output.overwrite: true to start over)");
-      if (st.attr_string("/", "config_hash") != config_hash)
+      if (st.attr_string("/", "config_hash") != run_hash)
         fail("output.dir: ", ctx.out_dir.string(), " holds a partial streaming run with another configuration, so it "
              "cannot be resumed; the keys that differ:", config_differences(st.attr_string("/", "resume_config"),
              resume_config), "\n  (restore them, choose another output.dir, or set output.overwrite: true to start over)");
@@ -273,7 +233,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
                " is missing (set output.overwrite: true to start over)");
         {
           H5Reader nll(nll_path);
-          if (!nll.has_attr("/", "config_hash") || nll.attr_string("/", "config_hash") != config_hash)
+          if (!nll.has_attr("/", "config_hash") || nll.attr_string("/", "config_hash") != run_hash)
             fail("output.dir: ", nll_path.string(), " does not belong to ", state_path.string(),
                  " (set output.overwrite: true to start over)");
         }
@@ -357,7 +317,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
     if (ctx.writer) {
       st = std::make_unique<H5Writer>(state_path);  // atomic: the old state stays until this one is whole
       write_provenance_attrs(*st, ctx.provenance, "lminf.stream_state", kStateVersion);
-      st->set_attr("/", "config_hash", config_hash);
+      st->set_attr("/", "config_hash", run_hash);
       st->set_attr("/", "resume_config", resume_config);
       st->set_attr("/", "tokens", tokens);
       st->set_attr("/", "next_token", next_token);
@@ -394,7 +354,7 @@ void StreamingPerplexityTask::run(RunContext& ctx) {
       h5 = std::make_unique<H5Writer>(H5Writer::open_in_place(nll_path));
       nll_ds = std::make_unique<H5Writer::Extendible>(h5->create_extendible("token_nll", at::kFloat, {}, 65536));
       write_provenance_attrs(*h5, ctx.provenance, "lminf.stream_nll", 1);
-      h5->set_attr("/", "config_hash", config_hash);
+      h5->set_attr("/", "config_hash", run_hash);
       h5->set_attr("token_nll", "meaning", "row i: NLL (nats) of stream token i + 1, predicted from tokens 0..i");
       h5->flush();
     }

@@ -43,6 +43,11 @@ void Progress::add(int64_t n) {
   }
 }
 
+void Progress::add_resumed(int64_t n) {
+  done_ += n;
+  resumed_ += n;
+}
+
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;
@@ -51,7 +56,7 @@ void Progress::finish() {
 
 void Progress::draw(bool final) {
   const double el = elapsed_s();
-  const double rate = el > 0 ? static_cast<double>(done_) / el : 0.0;
+  const double rate = el > 0 ? static_cast<double>(done_ - resumed_) / el : 0.0;
   char line[256];
   if (total_ > 0) {
     const double frac = static_cast<double>(done_) / static_cast<double>(total_);

@@ -161,6 +161,15 @@ class DocumentReader::LineSource {
   size_t pos_ = 0;
 };
 
+void DocumentReader::read_lines(const fs::path& file, bool zstd,
+                                const std::function<bool(const std::string&, int64_t)>& each) {
+  LineSource lines(file, zstd);
+  std::string line;
+  int64_t no = 0;
+  while (lines.next(line))
+    if (!each(line, ++no)) return;
+}
+
 DocumentReader::DocumentReader(TextDataOptions opts) : opts_(std::move(opts)) {
   if (opts_.format != "text" && opts_.format != "jsonl" && opts_.format != "jsonl.zst")
     fail(opts_.key, ".format: \"", opts_.format, "\" is not a text format (text, jsonl, jsonl.zst)");

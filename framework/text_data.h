@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -57,6 +58,11 @@ class DocumentReader {
   nlohmann::json report() const;
   int64_t documents() const { return documents_; }
   int64_t skipped() const;
+
+  // Calls each(line, line number from 1) for every line of `file` (zstd-compressed when `zstd`,
+  // decompressed as it streams) until it returns false. For readers of whole JSON records (task qa).
+  static void read_lines(const std::filesystem::path& file, bool zstd,
+                         const std::function<bool(const std::string& line, int64_t line_no)>& each);
 
  private:
   class LineSource;
