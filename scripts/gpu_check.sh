@@ -15,6 +15,13 @@
 #      relative), for every attention variant; then bfloat16 on the GPU against bfloat16 on the CPU.
 #   5. speed: perplexity of the ~110M random Llama at 4 x 2048 tokens, CPU and GPU, tokens/s.
 # A torch Python package folder works as /path/to/libtorch (it holds share/cmake/Torch and lib/).
+# On a machine without network whose image lacks some build dependencies (the 2026-11 H100 image has
+# everything but the PCRE2 and libunistring development files), fetch their packages beforehand on
+# a Debian machine, carry them over and unpack them there:
+#   here:  mkdir -p .gpudeps && (cd .gpudeps && apt-get download libpcre2-dev libpcre2-16-0 \
+#            libpcre2-32-0 libpcre2-posix3 libunistring-dev libunistring2)
+#   there: for f in .gpudeps/*.deb; do dpkg -x "$f" /; done; ldconfig
+#          scripts/gpu_check.sh "$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
 set -uo pipefail
 
 LIBTORCH="${1:-}"
