@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "framework/kv_cache.h"
-#include "framework/model_config.h"
-#include "framework/observer.h"
-#include "framework/rope.h"
+#include "framework/transformer/kv_cache.h"
+#include "framework/transformer/model_config.h"
+#include "framework/transformer/observer.h"
+#include "framework/transformer/rope.h"
 
 namespace lminf {
 

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attention/distance_limit.h"
-#include "attention/lambda.h"
-#include "attention/streaming.h"
-#include "attention/top_k.h"
-#include "attention/vanilla.h"
-#include "framework/error.h"
-#include "framework/spec.h"
+#include "attention/variants/distance_limit.h"
+#include "attention/variants/lambda.h"
+#include "attention/variants/streaming.h"
+#include "attention/variants/top_k.h"
+#include "attention/variants/vanilla.h"
+#include "framework/core/error.h"
+#include "framework/config/spec.h"
 
 namespace lminf {
 

@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
-#include "attention/lambda.h"
+#include "attention/variants/lambda.h"
 #include "attention/registry.h"
-#include "framework/threads.h"
+#include "framework/core/threads.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 

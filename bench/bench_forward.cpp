@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "attention/registry.h"
-#include "framework/threads.h"
+#include "framework/core/threads.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 

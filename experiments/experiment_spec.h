@@ -9,8 +9,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "attention/attention_spec.h"
-#include "experiments/dump_spec.h"
-#include "framework/spec.h"
+#include "analysis/factors/dump_spec.h"
+#include "framework/config/spec.h"
 
 namespace lminf {
 
@@ -93,7 +93,7 @@ struct ExperimentSpec {
   ParallelSpec parallel;
   OutputSpec output;
   YAML::Node task;  // validated by the task chosen by task.type
-  YAML::Node sweep;  // optional: points of overrides, each run into its own folder (experiments/sweep.h)
+  YAML::Node sweep;  // optional: points of overrides, each run into its own folder (experiments/run/sweep.h)
   DumpSpec dump;    // optional factor dumps of any task
 
   template <class V>

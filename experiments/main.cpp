@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "experiments/cli.h"
-#include "framework/error.h"
-#include "framework/logging.h"
+#include "experiments/cli/cli.h"
+#include "framework/core/error.h"
+#include "framework/core/logging.h"
 #include "parallel/mpi_communicator.h"
 
 int main(int argc, char** argv) {

@@ -1,5 +1,5 @@
 // The Task seam: each task owns its config section (task.*) and its output files. Tasks are
-// registered by name in one explicit list (experiments/task_registry.cpp).
+// registered by name in one explicit list (experiments/tasks/task_registry.cpp).
 #pragma once
 
 #include <filesystem>
@@ -13,7 +13,7 @@
 
 #include "attention/attention_variant.h"
 #include "experiments/experiment_spec.h"
-#include "framework/observer.h"
+#include "framework/transformer/observer.h"
 #include "models/causal_lm.h"
 #include "parallel/communicator.h"
 

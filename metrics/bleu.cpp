@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <map>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 namespace {

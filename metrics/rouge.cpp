@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 namespace {

@@ -8,10 +8,10 @@
 #include <optional>
 
 #include "attention/attention_variant.h"
-#include "framework/checkpoint.h"
-#include "framework/kv_cache.h"
-#include "framework/model_config.h"
-#include "framework/observer.h"
+#include "framework/io/checkpoint.h"
+#include "framework/transformer/kv_cache.h"
+#include "framework/transformer/model_config.h"
+#include "framework/transformer/observer.h"
 #include "parallel/communicator.h"
 
 namespace lminf {

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <random>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 

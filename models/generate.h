@@ -18,7 +18,7 @@ struct GenerateOptions {
   uint64_t seed = 0;
   std::vector<int64_t> stop_tokens;  // generation ends after emitting one of these (e.g. EOS)
   // Optional: called with the tokens generated so far after each new token; true ends generation
-  // (stop strings: experiments/generation_common.h).
+  // (stop strings: experiments/tasks/generation_common.h).
   std::function<bool(const std::vector<int64_t>& generated)> stop_when;
 };
 

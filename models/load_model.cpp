@@ -1,9 +1,9 @@
-#include "framework/checkpoint.h"
-#include "framework/error.h"
+#include "framework/io/checkpoint.h"
+#include "framework/core/error.h"
 #include "models/causal_lm.h"
-#include "models/gptj.h"
-#include "models/llama.h"
-#include "models/mpt.h"
+#include "models/families/gptj.h"
+#include "models/families/llama.h"
+#include "models/families/mpt.h"
 
 namespace lminf {
 

@@ -2,9 +2,9 @@
 
 #include <fstream>
 
-#include "framework/atomic_file.h"
-#include "framework/checkpoint.h"
-#include "framework/error.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/checkpoint.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 

@@ -10,7 +10,7 @@
 #include <exception>
 #include <vector>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 namespace {

@@ -1,6 +1,6 @@
 #include "parallel/process_grid.h"
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 
 namespace lminf {
 

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "framework/spec.h"
+#include "framework/config/spec.h"
 
 namespace lminf {
 namespace {

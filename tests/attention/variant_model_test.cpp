@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "attention/registry.h"
-#include "framework/spec.h"
+#include "framework/config/spec.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"

@@ -9,9 +9,9 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "experiments/run_experiment.h"
-#include "experiments/sweep.h"
-#include "framework/spec.h"
+#include "experiments/run/run_experiment.h"
+#include "experiments/run/sweep.h"
+#include "framework/config/spec.h"
 #include "support/test_support.h"
 
 namespace lminf {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run_experiment.h"
+#include "experiments/run/run_experiment.h"
 #include "parallel/communicator.h"
 #include "support/test_support.h"
 

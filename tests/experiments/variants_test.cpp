@@ -6,7 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "experiments/run_experiment.h"
+#include "experiments/run/run_experiment.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 

@@ -1,7 +1,7 @@
 // Tensor-parallel slicing and layers: sharded results reassembled equal the dense computation.
 #include <gtest/gtest.h>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 #include "parallel/parallel_layers.h"
 #include "parallel/shard.h"
 

@@ -2,7 +2,7 @@
 // independent of models/ and of the attention kernels: explicit per-head loops, dense [T, T] logits,
 // ALiBi slopes and GPT-J's interleaved partial rotary computed here. Each takes an optional attention
 // rule (which keys a query sees, and the positions query and key are encoded at -- the tables of
-// attention/rule_reference.h), so every variant can be checked on every family. Slow; tiny models only.
+// attention/reference/rule_reference.h), so every variant can be checked on every family. Slow; tiny models only.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -10,8 +10,8 @@
 #include <functional>
 #include <vector>
 
-#include "attention/rule_reference.h"
-#include "framework/model_config.h"
+#include "attention/reference/rule_reference.h"
+#include "framework/transformer/model_config.h"
 #include "support/reference_llama.h"
 
 namespace lminf::testing {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "framework/model_config.h"
+#include "framework/transformer/model_config.h"
 
 namespace lminf::testing {
 

@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/hf_tokenizer.h"
-#include "framework/sentencepiece_tokenizer.h"
-#include "framework/unicode_regex.h"
-#include "framework/utf8.h"
+#include "framework/text/hf_tokenizer.h"
+#include "framework/text/sentencepiece_tokenizer.h"
+#include "framework/text/unicode_regex.h"
+#include "framework/core/utf8.h"
 #include "support/test_support.h"
 
 namespace lminf::testing {

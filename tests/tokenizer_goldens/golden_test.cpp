@@ -7,8 +7,8 @@
 
 #include <fstream>
 
-#include "framework/hf_tokenizer.h"
-#include "framework/tokenizer.h"
+#include "framework/text/hf_tokenizer.h"
+#include "framework/text/tokenizer.h"
 #include "support/test_support.h"
 #include "support/tokenizer_fixtures.h"
 

@@ -2,7 +2,7 @@
 // rank's input deterministically, so the expected result is computed without communication.
 #include <gtest/gtest.h>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 #include "parallel/process_grid.h"
 #include "tests/parallel/mpi/mpi_world.h"
 

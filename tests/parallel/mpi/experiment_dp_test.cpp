@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/h5_file.h"
+#include "framework/io/h5_file.h"
 #include "parallel/shard.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"

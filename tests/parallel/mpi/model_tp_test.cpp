@@ -8,8 +8,8 @@
 #include <algorithm>
 
 #include "attention/registry.h"
-#include "framework/error.h"
-#include "framework/model_config.h"
+#include "framework/core/error.h"
+#include "framework/transformer/model_config.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 #include "parallel/process_grid.h"

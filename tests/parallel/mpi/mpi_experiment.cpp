@@ -1,6 +1,6 @@
 #include "tests/parallel/mpi/mpi_experiment.h"
 
-#include "experiments/run_experiment.h"
+#include "experiments/run/run_experiment.h"
 #include "tests/parallel/mpi/mpi_world.h"
 
 namespace lminf::testing {

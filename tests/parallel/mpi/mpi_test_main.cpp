@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "framework/error.h"
+#include "framework/core/error.h"
 #include "parallel/mpi_communicator.h"
 #include "tests/parallel/mpi/mpi_world.h"
 

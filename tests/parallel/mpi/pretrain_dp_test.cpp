@@ -2,7 +2,7 @@
 // all-reduced, so N ranks end with the weights of one rank (float32 sums in another order: 1e-5).
 #include <gtest/gtest.h>
 
-#include "framework/checkpoint.h"
+#include "framework/io/checkpoint.h"
 #include "support/test_support.h"
 #include "tests/parallel/mpi/mpi_experiment.h"
 #include "tests/parallel/mpi/mpi_world.h"

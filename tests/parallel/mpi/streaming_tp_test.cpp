@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "experiments/run_experiment.h"
-#include "framework/h5_file.h"
+#include "experiments/run/run_experiment.h"
+#include "framework/io/h5_file.h"
 #include "models/random_checkpoint.h"
 #include "parallel/shard.h"
 #include "support/test_support.h"

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "framework/h5_file.h"
+#include "framework/io/h5_file.h"
 #include "support/test_support.h"
 
 namespace lminf {

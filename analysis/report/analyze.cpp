@@ -1,0 +1,472 @@
+#include "analysis/report/analyze.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "analysis/report/csv_table.h"
+#include "analysis/report/factor_curves.h"
+#include "analysis/report/gnuplot.h"
+#include "analysis/report/pca.h"
+#include "analysis/report/run_file.h"
+#include "framework/io/atomic_file.h"
+#include "framework/core/error.h"
+#include "framework/core/logging.h"
+
+namespace lminf {
+namespace {
+namespace fs = std::filesystem;
+
+struct Tables {
+  CsvTable f1_bound{{"run_index", "run", "layer", "distance", "bound_mean", "bound_std", "n"}};
+  CsvTable f1_buckets{{"run_index", "run", "layer", "bucket_lo", "bucket_hi", "max_logit", "mean_logit",
+                       "bound_mean", "bound_std", "n"}};
+  CsvTable f2{{"run_index", "run", "layer", "position", "entropy_mean", "entropy_std", "log_bound", "n"}};
+  CsvTable f3_sep{{"run_index", "run", "site", "layer", "head", "n_points", "n_first", "separation",
+                   "separation_pca", "explained_pc1", "explained_pc2"}};
+  CsvTable f3_pca{{"run_index", "run", "site", "layer", "head", "sequence", "position", "first", "pc1", "pc2"}};
+  CsvTable nll{{"run_index", "run", "position", "nll_mean", "nll_std", "n", "nll_ema"}};
+};
+
+// What the figures show, gathered while the tables are filled.
+struct Figures {
+  std::vector<std::string> labels;         // by run index
+  std::vector<int64_t> trained;            // by run index (0: unknown)
+  std::set<int64_t> f1_layers, f1b_layers, f2_layers;
+  std::set<int64_t> f1_runs, f1b_runs, f2_runs;  // runs with data for each figure
+  std::map<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>> pca;  // (run, site) -> (layer, title)
+  bool nll = false;
+  int64_t max_position = 0;  // the longest positions/distances axis of any run
+};
+
+std::string layer_key(int64_t layer) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "layer_%02lld", static_cast<long long>(layer));
+  return buf;
+}
+
+// Layers with a group "layer_LL" under `group`, ascending.
+std::vector<int64_t> layer_groups(const H5Reader& h5, const std::string& group) {
+  std::vector<int64_t> out;
+  if (!h5.exists(group)) return out;
+  for (const auto& name : h5.list(group)) {
+    if (name.rfind("layer_", 0) != 0) continue;
+    try {
+      out.push_back(std::stoll(name.substr(6)));
+    } catch (const std::exception&) {
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int64_t bin_width(const AnalyzeOptions& o, int64_t T) {
+  if (o.position_bin > 0) return o.position_bin;
+  return T > 4096 ? (T + 2047) / 2048 : 1;
+}
+
+// Distances 15, 31, ..., 2^k - 1 below T, and T - 1.
+std::vector<int64_t> checkpoints(int64_t T) {
+  std::vector<int64_t> out;
+  for (int64_t d = 15; d < T - 1; d = 2 * d + 1) out.push_back(d);
+  if (T > 0) out.push_back(T - 1);
+  return out;
+}
+
+// Windows [2^k, 2^(k+1)) from [16, 32) up to T, the last one cut at T.
+std::vector<std::pair<int64_t, int64_t>> windows(int64_t T) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int64_t lo = 16; lo < T; lo *= 2) out.emplace_back(lo, std::min(2 * lo, T));
+  return out;
+}
+
+double bin_mean(const std::vector<double>& v, int64_t lo, int64_t hi) {
+  double s = 0;
+  int64_t k = 0;
+  for (int64_t i = lo; i < hi; ++i) {
+    const double x = v[static_cast<size_t>(i)];
+    if (std::isfinite(x)) {
+      s += x;
+      ++k;
+    }
+  }
+  return k ? s / static_cast<double>(k) : std::nan("");
+}
+
+void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
+  const H5Reader& h5 = *run.h5;
+  if (h5.exists("factor1/query_position")) {
+    const at::Tensor positions = h5.read("factor1/query_position");
+    for (int64_t layer : layer_groups(h5, "factor1")) {
+      const std::string ds = "factor1/" + layer_key(layer) + "/query_logits";
+      if (!h5.exists(ds)) continue;
+      const at::Tensor logits = h5.read(ds);
+      if (logits.size(0) == 0 || logits.size(0) != positions.size(0)) continue;
+      const Curve c = logit_bound_by_distance(logits, positions);
+      const int64_t T = c.size(), bin = bin_width(o, T);
+      for (int64_t d = 0; d < T; ++d) {
+        if (bin > 1 && d % bin != bin - 1 && d != T - 1) continue;
+        const size_t i = static_cast<size_t>(d);
+        if (c.n[i] == 0) continue;
+        t.f1_bound.add({csv_cell(ri), csv_cell(run.label), csv_cell(layer), csv_cell(d), csv_cell(c.mean[i]),
+                        csv_cell(c.std[i]), csv_cell(c.n[i])});
+      }
+      nlohmann::json at_d;
+      for (int64_t d : checkpoints(T)) at_d[std::to_string(d)] = c.mean[static_cast<size_t>(d)];
+      js["factor1"][layer_key(layer)] = {{"bound_at_distance", at_d}, {"lines", logits.size(0) * logits.size(1)}};
+      fig.f1_layers.insert(layer);
+      fig.f1_runs.insert(ri);
+      fig.max_position = std::max(fig.max_position, T);
+    }
+  }
+  if (h5.exists("factor1/distance_edges")) {
+    const at::Tensor edges = h5.read("factor1/distance_edges");
+    const int64_t nb = edges.size(0) - 1;
+    for (int64_t layer : layer_groups(h5, "factor1")) {
+      const std::string g = "factor1/" + layer_key(layer) + "/";
+      if (!h5.exists(g + "bucket_max")) continue;
+      const at::Tensor bm = h5.read(g + "bucket_max");
+      if (bm.size(0) == 0) continue;
+      const Curve c = bucket_bound(bm);
+      const at::Tensor mx = bm.reshape({-1, nb}).amax(0).to(at::kDouble);
+      const at::Tensor sum = h5.read(g + "bucket_sum").reshape({-1, nb}).sum(0).to(at::kDouble);
+      const at::Tensor cnt = h5.read(g + "bucket_count").reshape({-1, nb}).sum(0).to(at::kDouble);
+      const at::Tensor mean = sum / cnt;
+      nlohmann::json rows = nlohmann::json::array();
+      for (int64_t b = 0; b < nb; ++b) {
+        const size_t i = static_cast<size_t>(b);
+        const int64_t lo = edges[b].item<int64_t>(), hi = edges[b + 1].item<int64_t>();
+        if (cnt[b].item<double>() == 0) continue;
+        t.f1_buckets.add({csv_cell(ri), csv_cell(run.label), csv_cell(layer), csv_cell(lo), csv_cell(hi),
+                          csv_cell(mx[b].item<double>()), csv_cell(mean[b].item<double>()), csv_cell(c.mean[i]),
+                          csv_cell(c.std[i]), csv_cell(c.n[i])});
+      }
+      js["factor1_buckets"][layer_key(layer)] = {{"max_logit", mx.max().item<double>()},
+                                                 {"buckets", nb}, {"sequences", bm.size(0)}};
+      fig.f1b_layers.insert(layer);
+      fig.f1b_runs.insert(ri);
+    }
+  }
+}
+
+void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
+  const H5Reader& h5 = *run.h5;
+  for (int64_t layer : layer_groups(h5, "factor2")) {
+    const std::string g = "factor2/" + layer_key(layer) + "/";
+    if (!h5.exists(g + "entropy")) continue;
+    const at::Tensor ent = h5.read(g + "entropy");
+    if (ent.size(0) == 0) continue;
+    const Curve ce = entropy_by_position(ent);
+    const Curve cb = log_bound_by_position(h5.read(g + "visible_keys"));
+    const int64_t T = ce.size(), bin = bin_width(o, T);
+    for (int64_t lo = 0; lo < T; lo += bin) {
+      const int64_t hi = std::min(T, lo + bin);
+      const double m = bin_mean(ce.mean, lo, hi);
+      if (!std::isfinite(m)) continue;
+      t.f2.add({csv_cell(ri), csv_cell(run.label), csv_cell(layer), csv_cell(lo), csv_cell(m),
+                csv_cell(bin_mean(ce.std, lo, hi)), csv_cell(bin_mean(cb.mean, lo, hi)),
+                csv_cell(ce.n[static_cast<size_t>(lo)])});
+    }
+    nlohmann::json w = nlohmann::json::array();
+    for (auto [lo, hi] : windows(T))
+      w.push_back({{"lo", lo}, {"hi", hi}, {"entropy", window_mean(ce, lo, hi)}, {"log_bound", window_mean(cb, lo, hi)}});
+    js["factor2"][layer_key(layer)] = {{"windows", w}};
+    fig.f2_layers.insert(layer);
+    fig.f2_runs.insert(ri);
+    fig.max_position = std::max(fig.max_position, T);
+  }
+}
+
+void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
+  const H5Reader& h5 = *run.h5;
+  if (!h5.exists("factor3/sample_position")) return;
+  const at::Tensor pos = h5.read("factor3/sample_position"), seq = h5.read("factor3/sample_sequence");
+  const int64_t n = pos.size(0);
+  if (n < 2) return;
+  const at::Tensor first = pos < o.first_tokens;
+  const int64_t n_first = first.sum().item<int64_t>();
+  js["factor3"] = nlohmann::json::array();
+  fig.max_position = std::max(fig.max_position, pos.max().item<int64_t>() + 1);
+
+  // One (site, layer, head) feature set: separation in full space; with `pca`, the 2-D PCA rows too.
+  auto analyse = [&](const std::string& site, int64_t layer, int64_t head, const at::Tensor& x, bool pca) {
+    if (!at::isfinite(x).all().item<bool>()) {
+      log_warn(run.path.string(), ": ", site, " layer ", layer, " head ", head, " holds non-finite values; skipped");
+      return;
+    }
+    const double sep = separation_score(x, first);
+    double sep_pca = std::nan("");
+    std::array<double, 2> ev{std::nan(""), std::nan("")};
+    if (pca) {
+      const Pca2 p = pca_2d(x);
+      sep_pca = separation_score(p.scores, first);
+      ev = p.explained_variance_ratio;
+      const at::Tensor sc = p.scores.contiguous();
+      const double* s = sc.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i)
+        t.f3_pca.add({csv_cell(ri), csv_cell(run.label), site, csv_cell(layer), csv_cell(head),
+                      csv_cell(seq[i].item<int64_t>()), csv_cell(pos[i].item<int64_t>()),
+                      csv_cell(static_cast<int64_t>(first[i].item<bool>())), csv_cell(s[2 * i]), csv_cell(s[2 * i + 1])});
+      char title[160];
+      std::snprintf(title, sizeof title, "%s %lld%s (separation %.2f, PCA %.2f)", site.c_str(),
+                    static_cast<long long>(layer), head >= 0 ? (" head " + std::to_string(head)).c_str() : "", sep,
+                    sep_pca);
+      fig.pca[{ri, site}].emplace_back(layer, title);
+    }
+    t.f3_sep.add({csv_cell(ri), csv_cell(run.label), site, csv_cell(layer), csv_cell(head), csv_cell(n),
+                  csv_cell(n_first), csv_cell(sep), csv_cell(sep_pca), csv_cell(ev[0]), csv_cell(ev[1])});
+    js["factor3"].push_back({{"site", site}, {"layer", layer}, {"head", head}, {"separation", sep},
+                             {"separation_pca", sep_pca}, {"points", n}, {"first_points", n_first}});
+  };
+
+  if (h5.exists("factor3/hidden")) {
+    for (const auto& name : h5.list("factor3/hidden")) {
+      if (name.rfind("hs_", 0) != 0) continue;
+      analyse("hidden_states", std::stoll(name.substr(3)), -1, h5.read("factor3/hidden/" + name), true);
+    }
+  }
+  for (const std::string site : {"query", "key", "attn_out"}) {
+    const std::string group = "factor3/" + site;
+    if (!h5.exists(group)) continue;
+    const std::vector<int64_t> heads = h5.attr_ints("factor3", site == "key" ? "kv_heads" : "heads");
+    // The plotted head: --head (a query head; its key/value head for keys), else the first recorded.
+    int64_t want = heads.empty() ? 0 : heads[0];
+    if (o.head) {
+      want = *o.head;
+      if (site == "key") {
+        const int64_t g = h5.attr_int("/", "n_head") / h5.attr_int("/", "n_head_kv");
+        want = *o.head / g;
+      }
+    }
+    for (int64_t layer : layer_groups(h5, group)) {
+      const at::Tensor x = h5.read(group + "/" + layer_key(layer));  // [n, S, D]
+      for (int64_t s = 0; s < x.size(1); ++s) {
+        const int64_t head = s < static_cast<int64_t>(heads.size()) ? heads[static_cast<size_t>(s)] : s;
+        analyse(site, layer, head, x.select(1, s), head == want);
+      }
+    }
+  }
+}
+
+void nll(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
+  const at::Tensor x = run.h5->read("token_nll");
+  if (x.dim() != 2 || x.size(0) == 0) return;
+  const Curve c = nll_by_position(x);
+  const std::vector<double> e = ema(c.mean, o.ema_gamma);
+  const int64_t T = c.size(), bin = bin_width(o, T);
+  for (int64_t lo = 0; lo < T; lo += bin) {
+    const int64_t hi = std::min(T, lo + bin);
+    const double m = bin_mean(c.mean, lo, hi);
+    if (!std::isfinite(m)) continue;
+    t.nll.add({csv_cell(ri), csv_cell(run.label), csv_cell(lo), csv_cell(m), csv_cell(bin_mean(c.std, lo, hi)),
+               csv_cell(c.n[static_cast<size_t>(lo)]), csv_cell(e[static_cast<size_t>(hi - 1)])});
+  }
+  nlohmann::json w = nlohmann::json::array();
+  for (auto [lo, hi] : windows(T)) w.push_back({{"lo", lo}, {"hi", hi}, {"nll", window_mean(c, lo, hi)}});
+  js["nll"] = {{"windows", w}, {"ema_gamma", o.ema_gamma}, {"sequences", x.size(0)}};
+  fig.nll = true;
+  fig.max_position = std::max(fig.max_position, T);
+}
+
+// ---- figures ----------------------------------------------------------------------------------
+
+struct Layout {
+  int64_t rows, cols;
+};
+Layout grid(int64_t panels) {
+  int64_t cols = 1;
+  while (cols * cols < panels) ++cols;
+  return {(panels + cols - 1) / cols, cols};
+}
+
+// The script body is drawn twice: PNG, then SVG.
+std::string two_terminals(const std::string& stem, Layout l, const std::string& body) {
+  const int64_t w = 430 * l.cols, h = 360 * l.rows + 30;
+  std::string s = "# generated by lminf analyze; rerun with: gnuplot " + stem + ".gp\n"
+                  "set datafile separator \",\"\nset datafile missing \"nan\"\n";
+  s += "set terminal pngcairo noenhanced size " + std::to_string(w) + "," + std::to_string(h) + " font \",9\"\n";
+  s += "set output \"" + stem + ".png\"\n" + body + "unset output\n";
+  s += "set terminal svg noenhanced size " + std::to_string(w) + "," + std::to_string(h) + " font \"Sans,9\"\n";
+  s += "set output \"" + stem + ".svg\"\n" + body + "unset output\n";
+  return s;
+}
+
+std::string trained_marks(const Figures& f) {
+  std::string s = "unset arrow\n";
+  std::set<int64_t> seen;
+  for (int64_t L : f.trained)
+    if (L > 0 && L < f.max_position && seen.insert(L).second)
+      s += "set arrow from " + std::to_string(L) + ", graph 0 to " + std::to_string(L) +
+           ", graph 1 nohead dt 2 lc rgb \"gray40\"\n";
+  return s;
+}
+
+std::string filter(int64_t ri, int64_t layer, const std::string& col) {
+  return "(($1==" + std::to_string(ri) + " && $3==" + std::to_string(layer) + ") ? " + col + " : NaN)";
+}
+
+std::string lines_figure(const Figures& f, const std::set<int64_t>& layers, const std::set<int64_t>& runs,
+                         const std::string& csv,
+                         const std::string& title, const std::string& xlabel, const std::string& ylabel,
+                         int xcol, int mean_col, int std_col, int bound_col, bool marks) {
+  std::string body = "set multiplot layout " + std::to_string(grid(static_cast<int64_t>(layers.size())).rows) + "," +
+                     std::to_string(grid(static_cast<int64_t>(layers.size())).cols) + " title " +
+                     gnuplot_quote(title) + "\n";
+  body += "set key below\nset grid\nset autoscale xfixmax\nset xlabel " + gnuplot_quote(xlabel) + "\nset ylabel " + gnuplot_quote(ylabel) + "\n";
+  body += marks ? trained_marks(f) : "unset arrow\n";
+  const std::string x = "$" + std::to_string(xcol), m = "$" + std::to_string(mean_col);
+  for (int64_t layer : layers) {
+    body += "set title \"layer " + std::to_string(layer) + "\"\nplot ";
+    std::string parts;
+    for (size_t ri = 0; ri < f.labels.size(); ++ri) {
+      if (!runs.count(static_cast<int64_t>(ri))) continue;
+      const std::string c = " lc " + std::to_string(ri + 1);
+      const int64_t r = static_cast<int64_t>(ri);
+      auto add = [&](const std::string& p) { parts += (parts.empty() ? "" : ", \\\n     ") + p; };
+      if (std_col > 0) {
+        const std::string sd = "$" + std::to_string(std_col);
+        add(gnuplot_quote(csv) + " skip 1 using " + filter(r, layer, x) + ":(" + m + "-" + sd + "):(" + m + "+" + sd +
+            ") with filledcurves fs transparent solid 0.18 noborder" + c + " notitle");
+      }
+      add(gnuplot_quote(csv) + " skip 1 using " + filter(r, layer, x) + ":(" + m + ") with lines lw 1.5" + c +
+          " title " + gnuplot_quote(f.labels[ri]));
+      if (bound_col > 0)
+        add(gnuplot_quote(csv) + " skip 1 using " + filter(r, layer, x) + ":($" + std::to_string(bound_col) + ")" +
+            " with lines dt 2 lw 1" + c + " title " + gnuplot_quote("log(keys) " + f.labels[ri]));
+    }
+    body += parts + "\n";
+  }
+  body += "unset multiplot\n";
+  return body;
+}
+
+std::string pca_figure(const Figures& f, int64_t ri, const std::string& site,
+                       const std::vector<std::pair<int64_t, std::string>>& panels, int64_t first_tokens) {
+  const Layout l = grid(static_cast<int64_t>(panels.size()));
+  std::string body = "set multiplot layout " + std::to_string(l.rows) + "," + std::to_string(l.cols) + " title " +
+                     gnuplot_quote("2-D PCA of " + site + " coloured by position: " + f.labels[static_cast<size_t>(ri)]) + "\n";
+  body += "unset arrow\nset grid\nset key top right\nset xlabel \"PC1\"\nset ylabel \"PC2\"\n"
+          "set palette defined (0 \"blue\", 1 \"red\")\nset cblabel \"position\"\nset cbrange [0:" +
+          std::to_string(std::max<int64_t>(f.max_position, 1)) + "]\n";
+  for (const auto& [layer, title] : panels) {
+    const std::string sel = "($1==" + std::to_string(ri) + " && strcol(3) eq " + gnuplot_quote(site) +
+                            " && $4==" + std::to_string(layer) + ")";
+    body += "set title " + gnuplot_quote(title) + "\n";
+    body += "plot \"factor3_pca.csv\" skip 1 using (" + sel + " ? $9 : NaN):10:7 with points pt 7 ps 0.35 lc palette notitle, \\\n"
+            "     \"factor3_pca.csv\" skip 1 using ((" + sel + " && $8==1) ? $9 : NaN):10 with points pt 6 ps 1.6 lw 1.5 "
+            "lc rgb \"black\" title " + gnuplot_quote("positions < " + std::to_string(first_tokens)) + "\n";
+  }
+  body += "unset multiplot\n";
+  return body;
+}
+
+}  // namespace
+
+nlohmann::json analyze(const AnalyzeOptions& o) {
+  if (o.inputs.empty()) fail("lminf analyze: no input files (give factor dumps or token_nll.h5 files)");
+  if (!o.labels.empty() && o.labels.size() != o.inputs.size())
+    fail("lminf analyze: ", o.labels.size(), " --label for ", o.inputs.size(), " inputs (give one per input, in order, or none)");
+  if (o.out_dir.empty()) fail("lminf analyze: --out DIR is required");
+  if (!(o.ema_gamma >= 0 && o.ema_gamma < 1)) fail("lminf analyze: --ema ", o.ema_gamma, " must be in [0, 1)");
+  std::vector<RunFile> runs;
+  for (size_t i = 0; i < o.inputs.size(); ++i) runs.push_back(open_run_file(o.inputs[i], o.labels.empty() ? "" : o.labels[i]));
+  ensure_writable_dir(o.out_dir, "--out");
+  if (!o.overwrite && fs::exists(o.out_dir / "summary.json"))
+    fail("lminf analyze: ", (o.out_dir / "summary.json").string(),
+         " exists from an earlier analysis (choose another --out, or pass --overwrite)");
+
+  Tables t;
+  Figures fig;
+  nlohmann::json summary;
+  summary["schema"] = "lminf.analysis";
+  summary["schema_version"] = 1;
+  summary["runs"] = nlohmann::json::array();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunFile& r = runs[i];
+    const int64_t ri = static_cast<int64_t>(i);
+    fig.labels.push_back(r.label);
+    fig.trained.push_back(r.trained_length);
+    nlohmann::json js;
+    js["index"] = ri;
+    js["label"] = r.label;
+    js["path"] = r.path.string();
+    js["variant"] = r.variant;
+    if (r.kind == RunFileKind::kFactors) {
+      js["kind"] = "factors";
+      js["complete"] = r.complete;
+      js["trained_length"] = r.trained_length;
+      if (!r.complete) log_warn(r.path.string(), ": a partial dump (complete = 0); analysing the sequences flushed so far");
+      factor1(r, ri, o, t, fig, js);
+      factor2(r, ri, o, t, fig, js);
+      factor3(r, ri, o, t, fig, js);
+    } else {
+      js["kind"] = "token_nll";
+      nll(r, ri, o, t, fig, js);
+    }
+    summary["runs"].push_back(js);
+  }
+
+  nlohmann::json tables = nlohmann::json::array();
+  auto write_table = [&](const CsvTable& table, const std::string& name) {
+    if (table.rows.empty()) return;
+    write_file_atomic(o.out_dir / name, table.text());
+    tables.push_back(name);
+  };
+  write_table(t.f1_bound, "factor1_bound.csv");
+  write_table(t.f1_buckets, "factor1_buckets.csv");
+  write_table(t.f2, "factor2_entropy.csv");
+  write_table(t.f3_sep, "factor3_separation.csv");
+  write_table(t.f3_pca, "factor3_pca.csv");
+  write_table(t.nll, "nll.csv");
+  summary["tables"] = tables;
+
+  nlohmann::json plots = nlohmann::json::array();
+  const std::string gp = o.plots ? find_gnuplot() : "";
+  if (!o.plots) {
+    summary["plots_skipped"] = "--no-plots";
+  } else if (gp.empty()) {
+    summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); tables were written";
+    log_warn("lminf analyze: gnuplot not found on PATH; wrote the tables, skipped the plots");
+  } else {
+    auto plot = [&](const std::string& stem, Layout l, const std::string& body) {
+      run_gnuplot(gp, o.out_dir / (stem + ".gp"), two_terminals(stem, l, body));
+      plots.push_back(stem + ".png");
+      plots.push_back(stem + ".svg");
+    };
+    auto panels = [](const std::set<int64_t>& s) { return grid(static_cast<int64_t>(s.size())); };
+    if (!t.f1_bound.rows.empty())
+      plot("factor1_bound", panels(fig.f1_layers),
+           lines_figure(fig, fig.f1_layers, fig.f1_runs, "factor1_bound.csv", "Factor 1: running-max logit bound of the chosen queries (mean +/- std over sequences and heads)",
+                        "distance", "logit bound", 4, 5, 6, 0, true));
+    if (!t.f1_buckets.rows.empty())
+      plot("factor1_buckets", panels(fig.f1b_layers),
+           lines_figure(fig, fig.f1b_layers, fig.f1b_runs, "factor1_buckets.csv", "Factor 1, all queries: running max of the per-bucket maximum logit (mean +/- std over sequences and heads)",
+                        "distance (bucket start)", "logit bound", 4, 8, 9, 0, true));
+    if (!t.f2.rows.empty())
+      plot("factor2_entropy", panels(fig.f2_layers),
+           lines_figure(fig, fig.f2_layers, fig.f2_runs, "factor2_entropy.csv", "Factor 2: attention entropy (mean +/- std over sequences and heads); dashed: log(visible keys)",
+                        "position", "entropy (nats)", 4, 5, 6, 7, true));
+    for (const auto& [key, p] : fig.pca) {
+      const std::string stem = "factor3_pca_run" + std::to_string(key.first) + "_" + key.second;
+      plot(stem, grid(static_cast<int64_t>(p.size())), pca_figure(fig, key.first, key.second, p, o.first_tokens));
+    }
+    if (fig.nll) {
+      std::string body = "set key top right\nset grid\nset xlabel \"position\"\nset ylabel \"NLL (EMA)\"\n" +
+                         trained_marks(fig) + "set title " + gnuplot_quote("NLL against position, EMA gamma " + csv_cell(o.ema_gamma)) + "\nplot ";
+      std::string parts;
+      for (size_t ri = 0; ri < fig.labels.size(); ++ri) {
+        if (runs[ri].kind != RunFileKind::kTokenNll) continue;
+        parts += (parts.empty() ? "" : ", \\\n     ") + std::string("\"nll.csv\" skip 1 using (($1==") +
+                 std::to_string(ri) + ") ? $3 : NaN):7 with lines lw 1.5 lc " + std::to_string(ri + 1) + " title " +
+                 gnuplot_quote(fig.labels[ri]);
+      }
+      plot("nll", {1, 1}, body + parts + "\n");
+    }
+  }
+  summary["plots"] = plots;
+  write_file_atomic(o.out_dir / "summary.json", summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace lminf

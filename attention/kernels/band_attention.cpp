@@ -1,0 +1,239 @@
+#include "attention/kernels/band_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "framework/core/error.h"
+
+namespace lminf {
+namespace {
+
+// Running softmax state of one query tile: rows are (group member, query) of one kv head.
+struct OnlineSoftmax {
+  at::Tensor m;    // [B, Hkv, rows, 1] running max
+  at::Tensor l;    // [B, Hkv, rows, 1] running sum of exp(logit - m)
+  at::Tensor acc;  // [B, Hkv, rows, Dv] running sum of exp(logit - m) * v
+
+  // s: [B, Hkv, rows, bk] scaled logits (masked entries -inf), consumed in place; vb: [B, Hkv, bk, Dv].
+  void add(at::Tensor& s, const at::Tensor& vb, at::ScalarType run_dtype) {
+    at::Tensor m_new = at::maximum(m, std::get<0>(s.max(-1, /*keepdim=*/true)));
+    // Rows with no visible key yet keep m = -inf; shift them by 0 so exp() gives 0, not NaN.
+    at::Tensor m_safe = at::where(at::isinf(m_new), at::zeros_like(m_new), m_new);
+    s.sub_(m_safe).exp_();
+    at::Tensor corr = at::exp(m - m_safe);
+    l.mul_(corr).add_(s.sum(-1, /*keepdim=*/true));
+    at::Tensor pv = at::matmul(s.to(run_dtype), vb);
+    acc.mul_(corr).add_(pv.to(acc.scalar_type()));
+    m = m_new;
+  }
+};
+
+// -tau * ln(p - L + 1 - G) on keys j >= G with p - j >= L; [bq, bk] in `dt`, or undefined when no
+// entry of the tile is in the middle.
+at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t ks, int64_t bk, at::ScalarType dt,
+                         const at::TensorOptions& idx) {
+  // The tile has a middle entry iff its last row reaches past its first eligible key.
+  const int64_t first_key = std::max(ks, t.global);
+  if (first_key >= ks + bk || (i0 + bq - 1) - first_key < t.local) return at::Tensor();
+  at::Tensor p = at::arange(i0, i0 + bq, idx).unsqueeze(1);  // [bq, 1]
+  at::Tensor j = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
+  at::Tensor middle = at::logical_and(j >= t.global, (p - j) >= t.local);
+  at::Tensor n_mid = (p - t.local + 1 - t.global).clamp_min(1).to(at::kDouble);  // >= 1 wherever used
+  at::Tensor row = n_mid.log().mul_(-t.tau);                                     // [bq, 1]
+  return at::where(middle, row, at::zeros({1}, row.options())).to(dt);
+}
+
+}  // namespace
+
+BandAttentionResult band_attention(const BandAttentionArgs& a) {
+  const at::Tensor& q = a.q_near;
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
+  const int64_t Hkv = a.v.size(1), K = a.v.size(2), Dv = a.v.size(3);
+  const bool far = a.q_far.defined() && a.window;
+  const int64_t W = a.window.value_or(std::numeric_limits<int64_t>::max());
+  if (H % Hkv != 0) fail("attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
+  if (a.q_offset < 0 || a.q_offset + Tq > K)
+    fail("attention: queries at cache indices [", a.q_offset, ", ", a.q_offset + Tq, ") but ", K, " keys");
+  if (a.window && *a.window < 1) fail("attention: window must be >= 1, got ", *a.window);
+  if (a.opts.block_q <= 0 || a.opts.block_k <= 0) fail("attention: block sizes must be > 0");
+  const int64_t band_lo = a.window ? std::max<int64_t>(0, a.q_offset - W + 1) : 0;
+  if (a.near_start > band_lo || a.near_start + a.k_near.size(2) < a.q_offset + Tq)
+    fail("attention: near keys cover [", a.near_start, ", ", a.near_start + a.k_near.size(2), ") but the band needs [",
+         band_lo, ", ", a.q_offset + Tq, ")");
+  const int64_t F = far ? a.k_far.size(2) : 0;
+
+  const int64_t g = H / Hkv;
+  const auto dtype = q.scalar_type();
+  const auto acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const auto f_opts = q.options().dtype(acc_t);
+  const auto idx = q.options().dtype(at::kLong);  // index tensors live beside the queries (CPU or CUDA)
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
+  const bool fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
+  // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
+  const at::Tensor neg_slopes = a.alibi ? a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1}) : at::Tensor();
+  // -m_h * distance for the tile of rows [qs, qs + bq) x keys [ks, ks + bk): [Hkv, g, bq, bk] in acc_t.
+  auto alibi_tile = [&](int64_t qs, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+    at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
+    at::Tensor dist;
+    if (!is_far) {
+      dist = at::arange(a.q_offset + qs, a.q_offset + qs + bq, idx).unsqueeze(1) - kj;
+    } else {
+      const at::Tensor fq = a.alibi->far_q_pos.to(q.device());
+      at::Tensor qp = (fq.size(0) == 1 ? fq.expand({bq}) : fq.narrow(0, qs, bq)).unsqueeze(1);  // [bq, 1]
+      dist = a.alibi->far_k_at_index ? qp - kj : qp.expand({bq, bk});
+    }
+    return neg_slopes * dist.to(acc_t);
+  };
+
+  auto report = [&](const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+    Observation o;
+    o.site = Site::kAttnLogits;
+    o.layer = a.report.layer;
+    o.data = s.reshape({B, H, bq, bk}).to(acc_t, /*non_blocking=*/false, /*copy=*/true);
+    o.q_start = a.report.abs_offset + i0;
+    o.k_start = is_far ? ks : a.report.abs_offset + ks;
+    o.head_offset = a.report.head_offset;
+    a.report.observers->emit(o);
+  };
+
+  at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
+  at::Tensor lse = a.want_lse ? at::empty({B, H, Tq}, f_opts) : at::Tensor();
+  for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
+    const int64_t bq = std::min(a.opts.block_q, Tq - qs);
+    const int64_t i0 = a.q_offset + qs, i1 = i0 + bq;  // cache indices of this tile's queries
+    const int64_t rows = g * bq;
+    at::Tensor qi = at::arange(i0, i1, idx).unsqueeze(1);  // [bq, 1]
+    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
+    at::Tensor qfb = far ? a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D}) : at::Tensor();
+    // Far columns [0, nf): keys that are >= W away from at least the tile's last query. Band [lo, i1).
+    const int64_t nf = far ? std::max<int64_t>(0, std::min(F, i1 - W)) : 0;
+    const int64_t lo = a.window ? std::max<int64_t>(0, i0 - W + 1) : 0;
+
+    if (fused) {
+      // One tile [far | band], one masked softmax, one matmul per part with the matching values.
+      const int64_t bw = i1 - lo, cols = nf + bw;
+      at::Tensor s;
+      if (!a.alibi) {
+        s = at::empty({B, Hkv, rows, cols}, q.options());
+        if (nf > 0) {
+          at::Tensor s_far = s.narrow(-1, 0, nf);
+          at::matmul_out(s_far, qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+        }
+        at::Tensor s_band = s.narrow(-1, nf, bw);
+        at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
+      } else {
+        // Biased logits in float32: -m * d is large beside a bfloat16 logit's resolution.
+        s = at::empty({B, Hkv, rows, cols}, q.options().dtype(acc_t));
+        if (nf > 0) s.narrow(-1, 0, nf).copy_(at::matmul(qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
+        s.narrow(-1, nf, bw).copy_(at::matmul(qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
+      }
+      at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
+      at::Tensor hidden = at::logical_or(kj > qi, (qi - kj) >= W);
+      if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, idx).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
+      at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
+      if (a.alibi) {
+        if (nf > 0) s5.narrow(-1, 0, nf).add_(alibi_tile(qs, bq, 0, nf, /*is_far=*/true));
+        s5.narrow(-1, nf, bw).add_(alibi_tile(qs, bq, lo, bw, /*is_far=*/false));
+      }
+      s5.masked_fill_(hidden, neg_inf);
+      if (report_tiles) {
+        if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
+        report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
+      }
+      at::Tensor p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
+      at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
+      if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
+      out.narrow(2, qs, bq).copy_(o.view({B, H, bq, Dv}));
+      continue;
+    }
+
+    OnlineSoftmax sm{at::full({B, Hkv, rows, 1}, neg_inf, f_opts), at::zeros({B, Hkv, rows, 1}, f_opts),
+                     at::zeros({B, Hkv, rows, Dv}, f_opts)};
+    // One key tile: scores, masks (computed only when the tile is cut), bias, report, update.
+    auto visit_tile = [&](const at::Tensor& qt, const at::Tensor& kb, const at::Tensor& vb, int64_t ks, int64_t bk,
+                          bool is_far) {
+      at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
+      at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
+      if (a.alibi) s5.add_(alibi_tile(i0 - a.q_offset, bq, ks, bk, is_far));
+      if (is_far) {
+        // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
+        if (ks + bk - 1 > i0 - W) {
+          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
+          s5.masked_fill_((qi - kj) < W, neg_inf);
+        }
+      } else {
+        const bool causal_cut = ks + bk - 1 > i0;
+        const bool window_cut = a.window && (i1 - 1) - ks >= W;
+        if (causal_cut || window_cut) {
+          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
+          at::Tensor hidden = kj > qi;
+          if (window_cut) hidden = at::logical_or(hidden, (qi - kj) >= W);
+          s5.masked_fill_(hidden, neg_inf);
+        }
+      }
+      if (a.triangle) {
+        at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t, idx);
+        if (bias.defined()) s5.add_(bias);
+      }
+      if (report_tiles) report(s, i0, bq, ks, bk, is_far);
+      sm.add(s, vb, dtype);
+    };
+    for (int64_t ks = 0; ks < nf; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, nf - ks);
+      visit_tile(qfb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
+    }
+    for (int64_t ks = lo; ks < i1; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, i1 - ks);
+      visit_tile(qb, a.k_near.narrow(2, ks - a.near_start, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/false);
+    }
+    // Every row sees at least its own key, so l > 0.
+    out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
+    if (a.want_lse) lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
+  }
+  return {out, lse};
+}
+
+at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
+                         double scale) {
+  // Scaled in float32 (float64 for float64 inputs) before the cast to x's dtype.
+  const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const int64_t T = x.size(2), P = positions.size(0);
+  // In chunks of rows, so the rotation's temporaries stay O(chunk) beside the O(T) result.
+  const int64_t chunk = 1024;
+  at::Tensor out = T <= chunk ? at::Tensor() : at::empty_like(x, at::MemoryFormat::Contiguous);
+  for (int64_t r = 0; r < T; r += chunk) {
+    const int64_t n = std::min(chunk, T - r);
+    auto cs = rope.cos_sin(P == 1 ? positions : positions.narrow(0, r, n), seq_len);
+    at::Tensor y = rope.apply_rotation(x.narrow(2, r, n), cs.first.to(t) * scale, cs.second.to(t) * scale);
+    // Partial rotary (GPT-J): the features past rot_dim pass through the rotation unscaled.
+    if (rope.rot_dim() < x.size(3) && scale != 1.0) y.narrow(3, rope.rot_dim(), x.size(3) - rope.rot_dim()).mul_(scale);
+    if (!out.defined()) return y;
+    out.narrow(2, r, n).copy_(y);
+  }
+  return out;
+}
+
+at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const at::Tensor& positions,
+                         int64_t seq_len, double scale) {
+  if (rope) return rotate_scaled(*rope, x, positions, seq_len, scale);
+  if (scale == 1.0) return x;
+  const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return (x.to(t) * scale).to(x.scalar_type());
+}
+
+std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index) {
+  if (!slopes.defined()) return std::nullopt;
+  return AlibiBias{slopes, far_q_pos, far_k_at_index};
+}
+
+BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {
+  at::Tensor lse = at::logaddexp(a.lse, b.lse);
+  at::Tensor wa = at::exp(a.lse - lse).unsqueeze(-1), wb = at::exp(b.lse - lse).unsqueeze(-1);
+  const auto acc_t = lse.scalar_type();
+  at::Tensor out = a.out.to(acc_t) * wa + b.out.to(acc_t) * wb;
+  return {out.to(a.out.scalar_type()), lse};
+}
+
+}  // namespace lminf

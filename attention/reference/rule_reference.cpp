@@ -1,0 +1,180 @@
+#include "attention/reference/rule_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace lminf {
+namespace {
+
+struct RuleTables {
+  at::Tensor visible, q_pos, k_pos, bias;
+  RuleTables(int64_t Tq, int64_t K)
+      : visible(at::zeros({Tq, K}, at::kBool)),
+        q_pos(at::zeros({Tq, K}, at::kLong)),
+        k_pos(at::zeros({Tq, K}, at::kLong)),
+        bias(at::zeros({Tq, K}, at::kDouble)) {}
+  void see(int64_t i, int64_t j, int64_t qp, int64_t kp, double b = 0.0) {
+    visible.accessor<bool, 2>()[i][j] = true;
+    q_pos.accessor<int64_t, 2>()[i][j] = qp;
+    k_pos.accessor<int64_t, 2>()[i][j] = kp;
+    bias.accessor<double, 2>()[i][j] = b;
+  }
+  AttentionRule rule() const { return {visible, q_pos, k_pos, bias}; }
+};
+
+// x's first r = cos.size(-1) features rotated by (cos, sin), float64, the rest unchanged:
+// rotate-half pairs feature i with i + r/2 ([x1, x2] -> x*cos + [-x2, x1]*sin); interleaved pairs
+// 2i with 2i+1 ((a, b) -> (a cos - b sin, b cos + a sin)).
+at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeLayout layout) {
+  const int64_t d = x.size(-1), r = cos.size(-1);
+  at::Tensor xr = x.narrow(-1, 0, r);
+  at::Tensor partner;
+  if (layout == RopeLayout::kHalf) {
+    partner = at::cat({-xr.narrow(-1, r / 2, r / 2), xr.narrow(-1, 0, r / 2)}, -1);
+  } else {
+    partner = at::empty_like(xr);
+    for (int64_t i = 0; i < r; i += 2) {
+      partner.select(-1, i).copy_(-xr.select(-1, i + 1));
+      partner.select(-1, i + 1).copy_(xr.select(-1, i));
+    }
+  }
+  at::Tensor out = xr * cos + partner * sin;  // broadcast over the tables' [Tq, K]
+  if (r == d) return out;
+  std::vector<int64_t> pass_shape = out.sizes().vec();
+  pass_shape.back() = d - r;
+  return at::cat({out, x.narrow(-1, r, d - r).expand(pass_shape)}, -1);
+}
+
+}  // namespace
+
+AttentionRule vanilla_rule(int64_t Tq, int64_t K, int64_t q_offset) {
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    for (int64_t j = 0; j <= p; ++j) t.see(i, j, p, j);
+  }
+  return t.rule();
+}
+
+AttentionRule lambda_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t L, int64_t G, std::optional<int64_t> D) {
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    for (int64_t j = 0; j <= p; ++j) {
+      if (p - j < L) {
+        t.see(i, j, p, j);  // local branch: true distance
+      } else if (j < G) {
+        if (D)
+          t.see(i, j, std::min(*D, K - 1), 0);  // global branch: distance D_eff
+        else
+          t.see(i, j, p, j);
+      }
+    }
+  }
+  return t.rule();
+}
+
+AttentionRule streaming_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t S, int64_t R) {
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    for (int64_t j = 0; j <= p; ++j) {
+      if (p - j < R)
+        t.see(i, j, p, j);
+      else if (j < S)
+        t.see(i, j, std::min(p, S + R - 1), j);
+    }
+  }
+  return t.rule();
+}
+
+AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::optional<int64_t> D, int64_t L,
+                                  int64_t G, double tau) {
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    for (int64_t j = 0; j <= p; ++j) {
+      const double b = (tau != 0.0 && j >= G && p - j >= L) ? -tau * std::log(double(p - L + 1 - G)) : 0.0;
+      if (!D || p - j < *D)
+        t.see(i, j, p, j, b);
+      else
+        t.see(i, j, std::min(*D, K - 1), 0, b);
+    }
+  }
+  return t.rule();
+}
+
+at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RuleEncoding& enc,
+                       int64_t seq_len, double scale) {
+  const int64_t g = q.size(1) / k.size(1);
+  at::Tensor qd = q.to(at::kDouble).unsqueeze(-2);                          // [B, H, Tq, 1, D]
+  at::Tensor kd = k.to(at::kDouble).repeat_interleave(g, 1).unsqueeze(-3);  // [B, H, 1, K, D]
+  if (!enc.rope) {
+    // ALiBi: plain dot products, then -m_h * (q_pos - k_pos).
+    at::Tensor dist = (rule.q_pos - rule.k_pos).to(at::kDouble);
+    at::Tensor m = enc.alibi_slopes.to(at::kDouble).view({1, -1, 1, 1});
+    at::Tensor s = (qd * kd).sum(-1) * scale + rule.bias - m * dist;
+    return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
+  }
+  const RotaryEmbedding& rope = *enc.rope;
+  const int64_t max_pos = std::max(rule.q_pos.max().item<int64_t>(), rule.k_pos.max().item<int64_t>());
+  auto cs = rope.cos_sin(at::arange(0, max_pos + 1, at::kLong), seq_len);
+  at::Tensor cos = cs.first.to(at::kDouble), sin = cs.second.to(at::kDouble);  // [P, D]
+  auto table = [&](const at::Tensor& t, const at::Tensor& pos) {
+    std::vector<int64_t> shape = pos.sizes().vec();
+    shape.push_back(t.size(1));
+    return t.index_select(0, pos.reshape({-1})).view(shape);  // [..., Tq, K, D]
+  };
+  at::Tensor qr = rotate(qd, table(cos, rule.q_pos), table(sin, rule.q_pos), rope.layout());
+  at::Tensor kr = rotate(kd, table(cos, rule.k_pos), table(sin, rule.k_pos), rope.layout());
+  at::Tensor s = (qr * kr).sum(-1) * scale + rule.bias;  // [B, H, Tq, K]
+  return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
+}
+
+at::Tensor rule_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const AttentionRule& rule, const RuleEncoding& enc, int64_t seq_len,
+                                    double scale) {
+  const int64_t g = q.size(1) / k.size(1);
+  at::Tensor p = at::softmax(rule_logits(q, k, rule, enc, seq_len, scale), -1);
+  p = at::nan_to_num(p, 0.0);  // rows with nothing visible
+  return at::matmul(p, v.to(at::kDouble).repeat_interleave(g, 1));
+}
+
+AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, int64_t L, int64_t G,
+                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RuleEncoding& enc,
+                        int64_t seq_len, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
+  AttentionRule base = lambda_rule(Tq, K, q_offset, L, G, D);
+  AttentionRule r{base.visible.expand({B, H, Tq, K}).clone(), base.q_pos.expand({B, H, Tq, K}).clone(),
+                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone()};
+  const int64_t p = q_offset + Tq - 1;
+  std::vector<int64_t> middle;
+  for (int64_t j = G; j <= p - L; ++j) middle.push_back(j);
+  if (static_cast<int64_t>(middle.size()) < top_k) return r;
+  // Scores of every key against the last query, both rotated as the rule says: query at insert_at, key at 0.
+  AttentionRule scoring{at::ones({1, K}, at::kBool), at::full({1, K}, insert_at, at::kLong),
+                        at::zeros({1, K}, at::kLong), at::zeros({1, K}, at::kDouble)};
+  at::Tensor s = rule_logits(q.narrow(2, Tq - 1, 1), k, scoring, enc, seq_len, scale);  // [B, H, 1, K]
+  auto sa = s.accessor<double, 4>();
+  auto vis = r.visible.accessor<bool, 4>();
+  auto qp = r.q_pos.accessor<int64_t, 4>();
+  auto kp = r.k_pos.accessor<int64_t, 4>();
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<std::pair<double, int64_t>> cand;
+      for (int64_t j : middle) cand.emplace_back(sa[b][h][0][j], j);
+      std::sort(cand.begin(), cand.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+      for (int64_t c = 0; c < top_k; ++c) {
+        const int64_t j = cand[static_cast<size_t>(c)].second;
+        vis[b][h][Tq - 1][j] = true;
+        qp[b][h][Tq - 1][j] = insert_at;
+        kp[b][h][Tq - 1][j] = 0;
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace lminf

@@ -1,0 +1,72 @@
+// Plain, obviously-correct references for the position-aware variants: each variant's rule written
+// out per (query, key) pair -- visible or not, the position the query is rotated to, the position the
+// key is rotated to (the effective distance is their difference, since <R(a) q, R(b) k> depends only
+// on a - b), and an additive bias -- then dense float64 attention over the explicit [Tq, K] tables.
+// O(Tq x K x D) memory: tests only. Positions are cache indices; query row i sits at q_offset + i.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+#include "framework/transformer/rope.h"
+
+namespace lminf {
+
+struct AttentionRule {
+  at::Tensor visible;  // [Tq, K] bool (or [B, H, Tq, K])
+  at::Tensor q_pos;    // [Tq, K] int64: position the query is rotated to for this key
+  at::Tensor k_pos;    // [Tq, K] int64: position the key is rotated to
+  at::Tensor bias;     // [Tq, K] float64, added to the scaled logit
+
+  at::Tensor effective_distance() const { return q_pos - k_pos; }
+};
+
+// Every earlier key at its true distance.
+AttentionRule vanilla_rule(int64_t Tq, int64_t K, int64_t q_offset);
+// Spec 2.1: d < L true distance; j < G beyond it at D_eff = min(D, K-1) (query at D_eff, key at 0);
+// D nullopt: true distance; others masked.
+AttentionRule lambda_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t L, int64_t G, std::optional<int64_t> D);
+// StreamingLLM: d < R true distance; sinks j < S beyond it with the query at min(p, S+R-1), key at j.
+AttentionRule streaming_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t S, int64_t R);
+// Every earlier key at min(d, D) (query at D, key at 0 when d >= D); triangle bias -tau*ln(p-L+1-G)
+// on keys j >= G with d >= L.
+AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::optional<int64_t> D, int64_t L,
+                                  int64_t G, double tau);
+
+// How the reference realises a rule's positions. Rotary: q and k rotated at q_pos / k_pos with the
+// tables of rope.cos_sin (their layout -- rotate-half or GPT-J's interleaved pairs -- and rot_dim: only
+// the first rot_dim features turn), written out here per layout. ALiBi: no rotation; the logit gets
+// -slope_h * (q_pos - k_pos).
+struct RuleEncoding {
+  const RotaryEmbedding* rope = nullptr;
+  at::Tensor alibi_slopes;  // [H] slopes of q's heads
+
+  RuleEncoding(const RotaryEmbedding& r) : rope(&r) {}  // NOLINT: implicit, rotary callers pass a rope
+  static RuleEncoding alibi(const at::Tensor& slopes) {
+    RuleEncoding e;
+    e.alibi_slopes = slopes;
+    return e;
+  }
+
+ private:
+  RuleEncoding() = default;
+};
+
+// Scaled logits [B, H, Tq, K] float64 of pre-RoPE q [B, H, Tq, D] and k [B, Hkv, K, D] under `rule`
+// (rotation tables from rope.cos_sin(..., seq_len)); invisible entries -inf.
+at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RuleEncoding& enc,
+                       int64_t seq_len, double scale);
+// softmax(rule_logits) @ v: [B, H, Tq, Dv] float64.
+at::Tensor rule_attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    const AttentionRule& rule, const RuleEncoding& enc, int64_t seq_len,
+                                    double scale);
+
+// Spec 2.5 on top of lambda_rule: the last query row also sees, per (sequence, head), the top_k
+// middle keys (G <= j <= p - L) with the highest <R(insert_at) q, k_j>, each at distance insert_at,
+// when there are at least top_k of them. Returns the rule expanded to [B, H, Tq, K].
+AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, int64_t L, int64_t G,
+                        std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RuleEncoding& enc,
+                        int64_t seq_len, double scale);
+
+}  // namespace lminf

@@ -1,0 +1,66 @@
+#include "attention/variants/distance_limit.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/core/error.h"
+
+namespace lminf {
+
+DistanceLimitOptions DistanceLimitOptions::from_spec(const AttentionSpec& spec) {
+  return DistanceLimitOptions{spec.limit(),
+                              spec.triangle_offset,
+                              spec.local_branch,
+                              spec.global_branch,
+                              {spec.block_size, spec.key_block_size}};
+}
+
+DistanceLimitAttention::DistanceLimitAttention(const DistanceLimitOptions& opts) : opts_(opts) {
+  if (opts_.limit_distance && *opts_.limit_distance < 1)
+    fail("attention.limit_distance=", *opts_.limit_distance, " must be > 0 (or null for no ceiling)");
+  if (!std::isfinite(opts_.triangle_offset)) fail("attention.triangle_offset must be finite");
+  if (opts_.triangle_offset != 0.0) {
+    if (opts_.local_branch < 1) fail("attention.local_branch=", opts_.local_branch, " must be > 0");
+    if (opts_.global_branch < 0) fail("attention.global_branch=", opts_.global_branch, " must be >= 0");
+  }
+}
+
+VariantSupport DistanceLimitAttention::support() const {
+  VariantSupport s;
+  s.model_types = {"llama", "mistral", "mpt", "gptj"};
+  return s;
+}
+
+at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
+  if (!call.rope && !call.alibi_slopes.defined())
+    fail("attention.variant ", name(), " needs rotary embeddings or ALiBi biases");
+  const int64_t Tq = call.q.size(2), K = call.k.size(2);
+  const RotaryEmbedding* rope = call.rope;  // null: ALiBi
+  const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
+
+  BandAttentionArgs a;
+  a.q_offset = call.q_offset;
+  a.window = opts_.limit_distance;  // near: d < D (nullopt: every key near)
+  a.v = call.v;
+  a.opts = opts_.tiles;
+  a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
+  a.near_start = a.window ? std::max<int64_t>(0, call.q_offset - *a.window + 1) : 0;
+  at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
+  a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  a.k_near = encode_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
+                           at::arange(a.near_start, K, at::kLong), K, 1.0);
+  if (a.window && call.q_offset + Tq - 1 >= *a.window) {
+    // Far: every key at distance >= D, seen at D (the row's last far key is p - D).
+    const int64_t d_eff = std::min(*a.window, K - 1);
+    at::Tensor at_d = at::full({1}, d_eff, at::kLong);
+    a.q_far = encode_scaled(rope, call.q, at_d, K, scale);
+    a.k_far = call.k.narrow(2, 0, K - *a.window);  // unrotated
+    a.alibi = alibi_far(call.alibi_slopes, at_d, /*far_k_at_index=*/false);
+  }
+  if (opts_.triangle_offset != 0.0)
+    a.triangle = TriangleBias{opts_.triangle_offset, opts_.local_branch, opts_.global_branch};
+  return band_attention(a).out;
+}
+
+}  // namespace lminf

@@ -1,0 +1,79 @@
+#include "attention/variants/lambda.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/core/error.h"
+
+namespace lminf {
+
+LambdaOptions LambdaOptions::from_spec(const AttentionSpec& spec) {
+  LambdaOptions o;
+  o.local_branch = spec.local_branch;
+  o.global_branch = spec.global_branch;
+  o.limit_distance = spec.limit();
+  o.tiles = {spec.block_size, spec.key_block_size};
+  return o;
+}
+
+LambdaAttention::LambdaAttention(const LambdaOptions& opts) : opts_(opts) {
+  if (opts_.local_branch < 1)
+    fail("attention.local_branch=", opts_.local_branch,
+         " must be > 0 (use attention.variant: vanilla to disable the window)");
+  if (opts_.global_branch < 0) fail("attention.global_branch=", opts_.global_branch, " must be >= 0");
+  if (opts_.limit_distance && *opts_.limit_distance < 1)
+    fail("attention.limit_distance=", *opts_.limit_distance, " must be > 0 (or null for no ceiling)");
+}
+
+VariantSupport LambdaAttention::support() const {
+  VariantSupport s;
+  s.model_types = {"llama", "mistral", "mpt", "gptj"};  // rotary (rotate-half or interleaved) or ALiBi
+  return s;
+}
+
+std::shared_ptr<const CachePolicy> LambdaAttention::cache_policy() const {
+  return std::make_shared<HeadTailPolicy>(opts_.global_branch, opts_.local_branch);
+}
+
+BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want_lse) const {
+  if (!call.rope && !call.alibi_slopes.defined())
+    fail("attention.variant ", name(), " needs rotary embeddings or ALiBi biases");
+  const int64_t Tq = call.q.size(2), K = call.k.size(2);
+  const int64_t L = opts_.local_branch;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
+
+  BandAttentionArgs a;
+  a.q_offset = call.q_offset;
+  a.window = L;
+  a.v = call.v;
+  a.opts = opts_.tiles;
+  a.want_lse = want_lse;
+  a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
+  // Local branch: queries and the keys of the band [q_offset - L + 1, K) at their cache index. A
+  // decoded token therefore touches only the last L keys (plus the G starting ones below).
+  a.near_start = std::max<int64_t>(0, call.q_offset - L + 1);
+  const RotaryEmbedding* rope = call.rope;  // null: ALiBi, whose distances the kernel adds as biases
+  at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
+  a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
+  a.k_near = encode_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
+                           at::arange(a.near_start, K, at::kLong), K, 1.0);
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  // Global branch: only when the last query is at least L past the first starting token.
+  const int64_t F = std::min(opts_.global_branch, K);
+  if (F > 0 && call.q_offset + Tq - 1 >= L) {
+    at::Tensor k_start = call.k.narrow(2, 0, F);
+    if (opts_.limit_distance) {
+      const int64_t d_eff = std::min(*opts_.limit_distance, K - 1);
+      at::Tensor at_d = at::full({1}, d_eff, at::kLong);
+      a.q_far = encode_scaled(rope, call.q, at_d, K, scale);  // the "stationary" query
+      a.k_far = k_start;                                       // unrotated (position 0)
+      a.alibi = alibi_far(call.alibi_slopes, at_d, /*far_k_at_index=*/false);  // MPT: bias -m * D_eff
+    } else {
+      a.q_far = a.q_near;
+      a.k_far = encode_scaled(rope, k_start, at::arange(0, F, at::kLong), K, 1.0);
+    }
+  }
+  return band_attention(a);
+}
+
+}  // namespace lminf

@@ -1,0 +1,76 @@
+#include "framework/transformer/kv_cache.h"
+
+#include <algorithm>
+
+#include "framework/core/error.h"
+
+namespace lminf {
+
+void LayerCache::reserve(int64_t n) {
+  if (n <= capacity()) return;
+  const int64_t cap = std::max<int64_t>(n, std::max<int64_t>(64, capacity() * 2));
+  auto grow = [&](const at::Tensor& old) {
+    std::vector<int64_t> shape = old.sizes().vec();
+    shape[2] = cap;
+    at::Tensor t = at::empty(shape, old.options());
+    if (len_ > 0) t.narrow(2, 0, len_).copy_(old.narrow(2, 0, len_));
+    return t;
+  };
+  k_ = grow(k_);
+  v_ = grow(v_);
+}
+
+void LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
+  if (!k_.defined()) {
+    std::vector<int64_t> shape = k_new.sizes().vec();
+    shape[2] = std::max<int64_t>(64, shape[2]);
+    k_ = at::empty(shape, k_new.options());
+    shape = v_new.sizes().vec();
+    shape[2] = std::max<int64_t>(64, shape[2]);
+    v_ = at::empty(shape, v_new.options());
+  } else if (k_new.size(0) != k_.size(0) || k_new.size(1) != k_.size(1) || k_new.size(3) != k_.size(3)) {
+    fail("KV cache: appended keys ", k_new.sizes(), " do not match the cache ", k_.sizes());
+  }
+  const int64_t t = k_new.size(2);
+  reserve(len_ + t);
+  k_.narrow(2, len_, t).copy_(k_new);
+  v_.narrow(2, len_, t).copy_(v_new);
+  len_ += t;
+}
+
+at::Tensor LayerCache::keys() const { return k_.narrow(2, 0, len_); }
+at::Tensor LayerCache::values() const { return v_.narrow(2, 0, len_); }
+
+void LayerCache::keep_head_and_tail(int64_t n_head, int64_t n_tail) {
+  if (n_head + n_tail >= len_) return;
+  // Move the tail down to follow the head (clone: the ranges may overlap).
+  k_.narrow(2, n_head, n_tail).copy_(k_.narrow(2, len_ - n_tail, n_tail).clone());
+  v_.narrow(2, n_head, n_tail).copy_(v_.narrow(2, len_ - n_tail, n_tail).clone());
+  len_ = n_head + n_tail;
+}
+
+std::string HeadTailPolicy::name() const {
+  return "head_tail(" + std::to_string(n_head_) + "+" + std::to_string(n_tail_) + ")";
+}
+
+void HeadTailPolicy::trim(LayerCache& cache) const { cache.keep_head_and_tail(n_head_, n_tail_); }
+
+KVCache::KVCache(int64_t n_layer, std::shared_ptr<const CachePolicy> policy)
+    : layers_(static_cast<size_t>(n_layer)), policy_(std::move(policy)) {
+  if (!policy_) policy_ = std::make_shared<KeepAllPolicy>();
+}
+
+void KVCache::clear() {
+  for (auto& l : layers_) l.clear();
+  n_fed_ = 0;
+}
+
+int64_t KVCache::bytes() const {
+  int64_t b = 0;
+  for (const auto& l : layers_) {
+    if (l.capacity() > 0) b += 2 * l.keys().element_size() * (l.keys().numel() / std::max<int64_t>(1, l.size())) * l.capacity();
+  }
+  return b;
+}
+
+}  // namespace lminf
