@@ -199,23 +199,25 @@ std::unique_ptr<Communicator> MpiRuntime::world() {
   return std::make_unique<MpiCommunicator>(dup);
 }
 
-int MpiRuntime::world_rank() const {
+namespace {
+// Whether MPI is initialized and not yet finalized (world queries are valid).
+bool mpi_active() {
   int init = 0, fin = 0;
   MPI_Initialized(&init);
   MPI_Finalized(&fin);
-  if (!init || fin) return 0;
+  return init && !fin;
+}
+}  // namespace
+
+int MpiRuntime::world_rank() const {
   int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  if (mpi_active()) MPI_Comm_rank(MPI_COMM_WORLD, &r);
   return r;
 }
 
 int MpiRuntime::world_size() const {
-  int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  if (!init || fin) return 1;
   int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  if (mpi_active()) MPI_Comm_size(MPI_COMM_WORLD, &n);
   return n;
 }
 

@@ -3,20 +3,17 @@
 #include <algorithm>
 #include <limits>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 
 namespace lminf {
 
-AttentionEntropyObserver::AttentionEntropyObserver(AttentionEntropyOptions opts) : opts_(std::move(opts)) {
+AttentionEntropyObserver::AttentionEntropyObserver(AttentionEntropyOptions opts) : LogitTileObserver(opts.layers), opts_(std::move(opts)) {
   if (opts_.max_length <= 0) fail("AttentionEntropyObserver: max_length must be > 0");
 }
 
-bool AttentionEntropyObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
-}
-
-void AttentionEntropyObserver::begin_batch(const BatchRows& rows) {
-  rows_ = rows;
+void AttentionEntropyObserver::start() {
+  const BatchRows& rows = rows_;
   state_.clear();
   const int64_t B = rows.size(), S = opts_.heads.size(), T = opts_.max_length;
   const float neg_inf = -std::numeric_limits<float>::infinity();
@@ -85,7 +82,7 @@ std::vector<FactorRecord> AttentionEntropyObserver::end_batch() {
       entropy.select(1, static_cast<int64_t>(s)).zero_();
       visible.select(1, static_cast<int64_t>(s)).zero_();
     }
-    const std::string g = "factor2/" + layer_group(layer) + "/";
+    const std::string g = dump_schema::layer_prefix(dump_schema::kFactor2, layer);
     out.push_back({g + "entropy", entropy.contiguous(), Combine::kSum});
     out.push_back({g + "visible_keys", visible.to(at::kInt).contiguous(), Combine::kSum});
   }
@@ -94,10 +91,10 @@ std::vector<FactorRecord> AttentionEntropyObserver::end_batch() {
 }
 
 void AttentionEntropyObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group("factor2");
-  h5.set_attr("factor2", "layers", opts_.layers);
-  h5.set_attr("factor2", "heads", opts_.heads.heads());
-  h5.set_attr("factor2", "description",
+  h5.create_group(dump_schema::kFactor2);
+  h5.set_attr(dump_schema::kFactor2, "layers", opts_.layers);
+  h5.set_attr(dump_schema::kFactor2, "heads", opts_.heads.heads());
+  h5.set_attr(dump_schema::kFactor2, "description",
               "per-query softmax attention entropy (nats) and the number of keys with a finite logit; "
               "the entropy is at most log(visible_keys)");
 }

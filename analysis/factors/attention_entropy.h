@@ -25,22 +25,20 @@ struct AttentionEntropyOptions {
 // Records, per layer l and recorded sequence (rows NaN / 0 past the sequence's end):
 //   factor2/layer_LL/entropy       float32 [n, n_heads, max_length]  nats
 //   factor2/layer_LL/visible_keys  int32   [n, n_heads, max_length]  keys with a finite logit
-class AttentionEntropyObserver final : public FactorObserver {
+class AttentionEntropyObserver final : public LogitTileObserver {
  public:
   explicit AttentionEntropyObserver(AttentionEntropyOptions opts);
-  bool wants(Site site, int64_t layer) const override;
   void observe(const Observation& o) override;
-  void begin_batch(const BatchRows& rows) override;
   std::vector<FactorRecord> end_batch() override;
   void write_metadata(H5Writer& h5) const override;
 
  private:
+  void start() override;
   struct State {
     at::Tensor m, l, a, n;     // [B, n_heads, max_length] float32
     std::vector<bool> owned;   // [n_heads]: a tile of this head was seen
   };
   AttentionEntropyOptions opts_;
-  BatchRows rows_;
   std::map<int64_t, State> state_;  // by layer
 };
 

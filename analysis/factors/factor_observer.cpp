@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 
 namespace lminf {
@@ -72,10 +73,13 @@ bool has_layer(const std::vector<int64_t>& layers, int64_t layer) {
   return std::find(layers.begin(), layers.end(), layer) != layers.end();
 }
 
-std::string layer_group(int64_t layer) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "layer_%02lld", static_cast<long long>(layer));
-  return buf;
+bool LogitTileObserver::wants(Site site, int64_t layer) const {
+  return site == Site::kAttnLogits && has_layer(layers_, layer);
+}
+
+void LogitTileObserver::begin_batch(const BatchRows& rows) {
+  rows_ = rows;
+  start();
 }
 
 }  // namespace lminf

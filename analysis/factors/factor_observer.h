@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 #include "framework/io/h5_file.h"
 #include "framework/transformer/observer.h"
@@ -102,6 +103,21 @@ class FactorObserver : public Observer {
   virtual void write_metadata(H5Writer& h5) const {}
 };
 
+// Base of the observers that read attention-logit tiles (factor 1's query logits and distance
+// statistics, factor 2's entropy): wants the logits of `layers`, keeps the batch's rows, and lets
+// the observer set up its per-batch state in start().
+class LogitTileObserver : public FactorObserver {
+ public:
+  explicit LogitTileObserver(std::vector<int64_t> layers) : layers_(std::move(layers)) {}
+  bool wants(Site site, int64_t layer) const final;
+  void begin_batch(const BatchRows& rows) final;
+
+ protected:
+  virtual void start() = 0;  // rows_ holds the new batch
+  std::vector<int64_t> layers_;
+  BatchRows rows_;
+};
+
 // Whether `layers` lists `layer`.
 bool has_layer(const std::vector<int64_t>& layers, int64_t layer);
 
@@ -115,8 +131,5 @@ typename Map::mapped_type& batch_state(Map& state, const typename Map::key_type&
   if (o.data.size(0) != batch_rows) fail(who, ": observation has ", o.data.size(0), " rows, the batch ", batch_rows);
   return it->second;
 }
-
-// "layer_03": the group name of an attention layer (0-based block index) in the dump.
-std::string layer_group(int64_t layer);
 
 }  // namespace lminf

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 
 namespace lminf {
@@ -14,12 +15,6 @@ std::vector<int64_t> sampled_positions(int64_t length, int64_t first, int64_t st
   if (stride > 0)
     for (int64_t p = first; p < length; p += stride) out.push_back(p);
   return out;
-}
-
-std::string hidden_state_name(int64_t index) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "hs_%02lld", static_cast<long long>(index));
-  return buf;
 }
 
 FeatureSampleObserver::FeatureSampleObserver(FeatureSampleOptions opts) : opts_(std::move(opts)) {
@@ -50,18 +45,18 @@ void FeatureSampleObserver::begin_batch(const BatchRows& rows) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   store_.clear();
   for (int64_t hs : opts_.hidden_states)
-    store_[{Site::kHidden, hs - 1}] = {"factor3/hidden/" + hidden_state_name(hs),
+    store_[{Site::kHidden, hs - 1}] = {std::string(dump_schema::kHiddenGroup) + "/" + dump_schema::hidden_state_name(hs),
                                        at::zeros({n, opts_.hidden_size}, at::kFloat), Combine::kReplicated};
   for (int64_t layer : opts_.layers) {
-    const std::string g = layer_group(layer);
+    const std::string g = dump_schema::layer_group(layer);
     // Slots of heads a rank does not hold stay -inf, the identity of the max that combines ranks
     // (and keys of replicated key/value heads are equal on every rank that holds them).
     if (opts_.query)
-      store_[{Site::kQuery, layer}] = {"factor3/query/" + g, at::full({n, opts_.heads.size(), D}, neg_inf), Combine::kMax};
+      store_[{Site::kQuery, layer}] = {dump_schema::feature_site_group("query") + "/" + g, at::full({n, opts_.heads.size(), D}, neg_inf), Combine::kMax};
     if (opts_.key)
-      store_[{Site::kKey, layer}] = {"factor3/key/" + g, at::full({n, opts_.kv_heads.size(), D}, neg_inf), Combine::kMax};
+      store_[{Site::kKey, layer}] = {dump_schema::feature_site_group("key") + "/" + g, at::full({n, opts_.kv_heads.size(), D}, neg_inf), Combine::kMax};
     if (opts_.attn_out)
-      store_[{Site::kAttnOut, layer}] = {"factor3/attn_out/" + g, at::full({n, opts_.heads.size(), D}, neg_inf),
+      store_[{Site::kAttnOut, layer}] = {dump_schema::feature_site_group("attn_out") + "/" + g, at::full({n, opts_.heads.size(), D}, neg_inf),
                                          Combine::kMax};
   }
 }
@@ -97,22 +92,22 @@ void FeatureSampleObserver::observe(const Observation& o) {
 
 std::vector<FactorRecord> FeatureSampleObserver::end_batch() {
   std::vector<FactorRecord> out;
-  out.push_back({"factor3/sample_sequence", at::tensor(sampled_.sequence, at::kLong), Combine::kReplicated});
-  out.push_back({"factor3/sample_position", at::tensor(sampled_.position, at::kLong), Combine::kReplicated});
+  out.push_back({dump_schema::kSampleSequence, at::tensor(sampled_.sequence, at::kLong), Combine::kReplicated});
+  out.push_back({dump_schema::kSamplePosition, at::tensor(sampled_.position, at::kLong), Combine::kReplicated});
   for (auto& [key, s] : store_) out.push_back({s.dataset, s.data.contiguous(), s.combine});
   store_.clear();
   return out;
 }
 
 void FeatureSampleObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group("factor3");
-  h5.set_attr("factor3", "first", opts_.first);
-  h5.set_attr("factor3", "stride", opts_.stride);
-  h5.set_attr("factor3", "hidden_states", opts_.hidden_states);
-  h5.set_attr("factor3", "layers", opts_.layers);
-  h5.set_attr("factor3", "heads", opts_.heads.heads());
-  h5.set_attr("factor3", "kv_heads", opts_.kv_heads.heads());
-  h5.set_attr("factor3", "description",
+  h5.create_group(dump_schema::kFactor3);
+  h5.set_attr(dump_schema::kFactor3, "first", opts_.first);
+  h5.set_attr(dump_schema::kFactor3, "stride", opts_.stride);
+  h5.set_attr(dump_schema::kFactor3, "hidden_states", opts_.hidden_states);
+  h5.set_attr(dump_schema::kFactor3, "layers", opts_.layers);
+  h5.set_attr(dump_schema::kFactor3, "heads", opts_.heads.heads());
+  h5.set_attr(dump_schema::kFactor3, "kv_heads", opts_.kv_heads.heads());
+  h5.set_attr(dump_schema::kFactor3, "description",
               "hidden/hs_L: residual stream after decoder block L (1-based, Hugging Face hidden_states[L]); "
               "query, key: pre-RoPE per-head projections; attn_out: per-head attention output before o_proj");
 }

@@ -28,9 +28,6 @@ struct FeatureSampleOptions {
 
 std::vector<int64_t> sampled_positions(int64_t length, int64_t first, int64_t stride);
 
-// "hs_05": the dataset name of hidden_states index 5.
-std::string hidden_state_name(int64_t index);
-
 // Records, one row per sampled (sequence, position):
 //   factor3/sample_sequence        int64   [n]
 //   factor3/sample_position        int64   [n]

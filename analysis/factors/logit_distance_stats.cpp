@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 #include <torch/version.h>
 
@@ -37,7 +38,7 @@ std::vector<int64_t> uniform_distance_edges(int64_t width, int64_t max_length) {
   return edges;
 }
 
-LogitDistanceObserver::LogitDistanceObserver(LogitDistanceOptions opts) : opts_(std::move(opts)) {
+LogitDistanceObserver::LogitDistanceObserver(LogitDistanceOptions opts) : LogitTileObserver(opts.layers), opts_(std::move(opts)) {
   const auto& e = opts_.edges;
   if (e.size() < 2) fail("distance edges: need at least two edges (one bucket), got ", e.size());
   if (e[0] < 0) fail("distance edges: the first edge must be >= 0, got ", e[0]);
@@ -54,12 +55,8 @@ LogitDistanceObserver::LogitDistanceObserver(LogitDistanceOptions opts) : opts_(
   }
 }
 
-bool LogitDistanceObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
-}
-
-void LogitDistanceObserver::begin_batch(const BatchRows& rows) {
-  rows_ = rows;
+void LogitDistanceObserver::start() {
+  const BatchRows& rows = rows_;
   std::vector<int64_t> len(rows.sequence.size());
   for (size_t b = 0; b < len.size(); ++b) len[b] = rows.sequence[b] >= 0 ? rows.length[b] : 0;
   length_ = at::tensor(len, at::kLong).unsqueeze(1);
@@ -132,7 +129,7 @@ std::vector<FactorRecord> LogitDistanceObserver::end_batch() {
       r.count += ct.sum(0);
     }
     for (size_t h = 0; h < st.owned.size(); ++h) r.owned[h] = r.owned[h] || st.owned[h];
-    const std::string g = "factor1/" + layer_group(layer) + "/";
+    const std::string g = dump_schema::layer_prefix(dump_schema::kFactor1, layer);
     out.push_back({g + "bucket_max", mx, Combine::kMax});
     out.push_back({g + "bucket_sum", sm, Combine::kSum});
     out.push_back({g + "bucket_count", ct, Combine::kSum});
@@ -148,7 +145,7 @@ std::vector<FactorRecord> LogitDistanceObserver::finish() {
     at::Tensor mean = r.sum / r.count.to(at::kDouble);  // NaN where empty
     for (size_t h = 0; h < r.owned.size(); ++h)
       if (!r.owned[h]) mean.select(0, static_cast<int64_t>(h)).zero_();
-    const std::string g = "factor1/" + layer_group(layer) + "/";
+    const std::string g = dump_schema::layer_prefix(dump_schema::kFactor1, layer);
     out.push_back({g + "run_max", r.max.contiguous(), Combine::kMax});
     out.push_back({g + "run_mean", mean.contiguous(), Combine::kSum});
     out.push_back({g + "run_count", r.count.contiguous(), Combine::kSum});
@@ -157,10 +154,10 @@ std::vector<FactorRecord> LogitDistanceObserver::finish() {
 }
 
 void LogitDistanceObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group("factor1");
-  h5.write("factor1/distance_edges", edges_);
-  h5.set_attr("factor1", "layers", opts_.layers);
-  h5.set_attr("factor1", "heads", opts_.heads.heads());
+  h5.create_group(dump_schema::kFactor1);
+  h5.write(dump_schema::kDistanceEdges, edges_);
+  h5.set_attr(dump_schema::kFactor1, "layers", opts_.layers);
+  h5.set_attr(dump_schema::kFactor1, "heads", opts_.heads.heads());
 }
 
 }  // namespace lminf

@@ -29,17 +29,16 @@ std::vector<int64_t> uniform_distance_edges(int64_t width, int64_t max_length);
 //     factor1/layer_LL/run_max       float32 [n_heads, n_buckets]
 //     factor1/layer_LL/run_mean      float64 [n_heads, n_buckets]     NaN where the bucket is empty
 //     factor1/layer_LL/run_count     int64   [n_heads, n_buckets]
-class LogitDistanceObserver final : public FactorObserver {
+class LogitDistanceObserver final : public LogitTileObserver {
  public:
   explicit LogitDistanceObserver(LogitDistanceOptions opts);
-  bool wants(Site site, int64_t layer) const override;
   void observe(const Observation& o) override;
-  void begin_batch(const BatchRows& rows) override;
   std::vector<FactorRecord> end_batch() override;
   std::vector<FactorRecord> finish() override;
   void write_metadata(H5Writer& h5) const override;
 
  private:
+  void start() override;
   struct State {
     at::Tensor max, sum, count;  // [B, n_heads, n_buckets + 1]; the last bucket collects what is left out
     std::vector<bool> owned;     // [n_heads]
@@ -50,7 +49,6 @@ class LogitDistanceObserver final : public FactorObserver {
   };
   LogitDistanceOptions opts_;
   at::Tensor edges_;  // int64 [n_buckets + 1]
-  BatchRows rows_;
   at::Tensor length_;  // int64 [B, 1]: real tokens of each row, 0 for rows not recorded
   std::map<int64_t, State> state_;
   std::map<int64_t, Run> run_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 
 namespace lminf {
@@ -16,17 +17,13 @@ std::vector<int64_t> chosen_queries(int64_t length, int64_t query_stride) {
   return out;
 }
 
-QueryLogitsObserver::QueryLogitsObserver(QueryLogitsOptions opts) : opts_(std::move(opts)) {
+QueryLogitsObserver::QueryLogitsObserver(QueryLogitsOptions opts) : LogitTileObserver(opts.layers), opts_(std::move(opts)) {
   if (opts_.max_length <= 0) fail("QueryLogitsObserver: max_length must be > 0");
   if (opts_.query_stride < 0) fail("QueryLogitsObserver: query_stride must be >= 0");
 }
 
-bool QueryLogitsObserver::wants(Site site, int64_t layer) const {
-  return site == Site::kAttnLogits && has_layer(opts_.layers, layer);
-}
-
-void QueryLogitsObserver::begin_batch(const BatchRows& rows) {
-  rows_ = rows;
+void QueryLogitsObserver::start() {
+  const BatchRows& rows = rows_;
   chosen_.assign(rows, [&](int64_t length) {
     return chosen_queries(std::min(length, opts_.max_length), opts_.query_stride);
   });
@@ -80,19 +77,19 @@ std::vector<FactorRecord> QueryLogitsObserver::end_batch() {
     }
     for (size_t s = 0; s < st.owned.size(); ++s)
       if (!st.owned[s]) st.logits.select(1, static_cast<int64_t>(s)).zero_();  // identity of the sum
-    out.push_back({"factor1/" + layer_group(layer) + "/query_logits", st.logits.contiguous(), Combine::kSum});
+    out.push_back({dump_schema::query_logits(layer), st.logits.contiguous(), Combine::kSum});
   }
-  out.push_back({"factor1/query_sequence", at::tensor(chosen_.sequence, at::kLong), Combine::kReplicated});
-  out.push_back({"factor1/query_position", at::tensor(chosen_.position, at::kLong), Combine::kReplicated});
+  out.push_back({dump_schema::kQuerySequence, at::tensor(chosen_.sequence, at::kLong), Combine::kReplicated});
+  out.push_back({dump_schema::kQueryPosition, at::tensor(chosen_.position, at::kLong), Combine::kReplicated});
   state_.clear();
   return out;
 }
 
 void QueryLogitsObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group("factor1");
-  h5.set_attr("factor1", "layers", opts_.layers);
-  h5.set_attr("factor1", "heads", opts_.heads.heads());
-  h5.set_attr("factor1", "query_stride", opts_.query_stride);
+  h5.create_group(dump_schema::kFactor1);
+  h5.set_attr(dump_schema::kFactor1, "layers", opts_.layers);
+  h5.set_attr(dump_schema::kFactor1, "heads", opts_.heads.heads());
+  h5.set_attr(dump_schema::kFactor1, "query_stride", opts_.query_stride);
 }
 
 }  // namespace lminf

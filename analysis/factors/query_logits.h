@@ -29,22 +29,20 @@ std::vector<int64_t> chosen_queries(int64_t length, int64_t query_stride);
 //   factor1/layer_LL/query_logits    float32 [n, n_heads, max_length]  entry [r, h, j] is the scaled logit
 //       of query p against key j: finite or -inf (masked, or never scored by the variant) for j <= p,
 //       NaN for j > p.
-class QueryLogitsObserver final : public FactorObserver {
+class QueryLogitsObserver final : public LogitTileObserver {
  public:
   explicit QueryLogitsObserver(QueryLogitsOptions opts);
-  bool wants(Site site, int64_t layer) const override;
   void observe(const Observation& o) override;
-  void begin_batch(const BatchRows& rows) override;
   std::vector<FactorRecord> end_batch() override;
   void write_metadata(H5Writer& h5) const override;
 
  private:
+  void start() override;
   struct State {
     at::Tensor logits;        // [n, n_heads, max_length] float32
     std::vector<bool> owned;  // [n_heads]
   };
   QueryLogitsOptions opts_;
-  BatchRows rows_;
   PositionRows chosen_;  // the chosen queries of the batch, one record row each
   std::map<int64_t, State> state_;
 };

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "analysis/dump_schema.h"
 #include "analysis/report/csv_table.h"
 #include "analysis/report/factor_curves.h"
 #include "analysis/report/gnuplot.h"
@@ -40,20 +41,15 @@ struct Figures {
   int64_t max_position = 0;  // the longest positions/distances axis of any run
 };
 
-std::string layer_key(int64_t layer) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "layer_%02lld", static_cast<long long>(layer));
-  return buf;
-}
-
-// Layers with a group "layer_LL" under `group`, ascending.
+// Layers with a group "layer_LL" (dump_schema::layer_group) under `group`, ascending.
 std::vector<int64_t> layer_groups(const H5Reader& h5, const std::string& group) {
   std::vector<int64_t> out;
   if (!h5.exists(group)) return out;
   for (const auto& name : h5.list(group)) {
-    if (name.rfind("layer_", 0) != 0) continue;
+    const std::string prefix = dump_schema::kLayerPrefix;
+    if (name.rfind(prefix, 0) != 0) continue;
     try {
-      out.push_back(std::stoll(name.substr(6)));
+      out.push_back(std::stoll(name.substr(prefix.size())));
     } catch (const std::exception&) {
     }
   }
@@ -96,10 +92,10 @@ double bin_mean(const std::vector<double>& v, int64_t lo, int64_t hi) {
 
 void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
-  if (h5.exists("factor1/query_position")) {
-    const at::Tensor positions = h5.read("factor1/query_position");
-    for (int64_t layer : layer_groups(h5, "factor1")) {
-      const std::string ds = "factor1/" + layer_key(layer) + "/query_logits";
+  if (h5.exists(dump_schema::kQueryPosition)) {
+    const at::Tensor positions = h5.read(dump_schema::kQueryPosition);
+    for (int64_t layer : layer_groups(h5, dump_schema::kFactor1)) {
+      const std::string ds = dump_schema::query_logits(layer);
       if (!h5.exists(ds)) continue;
       const at::Tensor logits = h5.read(ds);
       if (logits.size(0) == 0 || logits.size(0) != positions.size(0)) continue;
@@ -114,17 +110,17 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
       }
       nlohmann::json at_d;
       for (int64_t d : checkpoints(T)) at_d[std::to_string(d)] = c.mean[static_cast<size_t>(d)];
-      js["factor1"][layer_key(layer)] = {{"bound_at_distance", at_d}, {"lines", logits.size(0) * logits.size(1)}};
+      js["factor1"][dump_schema::layer_group(layer)] = {{"bound_at_distance", at_d}, {"lines", logits.size(0) * logits.size(1)}};
       fig.f1_layers.insert(layer);
       fig.f1_runs.insert(ri);
       fig.max_position = std::max(fig.max_position, T);
     }
   }
-  if (h5.exists("factor1/distance_edges")) {
-    const at::Tensor edges = h5.read("factor1/distance_edges");
+  if (h5.exists(dump_schema::kDistanceEdges)) {
+    const at::Tensor edges = h5.read(dump_schema::kDistanceEdges);
     const int64_t nb = edges.size(0) - 1;
-    for (int64_t layer : layer_groups(h5, "factor1")) {
-      const std::string g = "factor1/" + layer_key(layer) + "/";
+    for (int64_t layer : layer_groups(h5, dump_schema::kFactor1)) {
+      const std::string g = dump_schema::layer_prefix(dump_schema::kFactor1, layer);
       if (!h5.exists(g + "bucket_max")) continue;
       const at::Tensor bm = h5.read(g + "bucket_max");
       if (bm.size(0) == 0) continue;
@@ -142,7 +138,7 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
                           csv_cell(mx[b].item<double>()), csv_cell(mean[b].item<double>()), csv_cell(c.mean[i]),
                           csv_cell(c.std[i]), csv_cell(c.n[i])});
       }
-      js["factor1_buckets"][layer_key(layer)] = {{"max_logit", mx.max().item<double>()},
+      js["factor1_buckets"][dump_schema::layer_group(layer)] = {{"max_logit", mx.max().item<double>()},
                                                  {"buckets", nb}, {"sequences", bm.size(0)}};
       fig.f1b_layers.insert(layer);
       fig.f1b_runs.insert(ri);
@@ -152,8 +148,8 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 
 void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
-  for (int64_t layer : layer_groups(h5, "factor2")) {
-    const std::string g = "factor2/" + layer_key(layer) + "/";
+  for (int64_t layer : layer_groups(h5, dump_schema::kFactor2)) {
+    const std::string g = dump_schema::layer_prefix(dump_schema::kFactor2, layer);
     if (!h5.exists(g + "entropy")) continue;
     const at::Tensor ent = h5.read(g + "entropy");
     if (ent.size(0) == 0) continue;
@@ -171,7 +167,7 @@ void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
     nlohmann::json w = nlohmann::json::array();
     for (auto [lo, hi] : windows(T))
       w.push_back({{"lo", lo}, {"hi", hi}, {"entropy", window_mean(ce, lo, hi)}, {"log_bound", window_mean(cb, lo, hi)}});
-    js["factor2"][layer_key(layer)] = {{"windows", w}};
+    js["factor2"][dump_schema::layer_group(layer)] = {{"windows", w}};
     fig.f2_layers.insert(layer);
     fig.f2_runs.insert(ri);
     fig.max_position = std::max(fig.max_position, T);
@@ -180,8 +176,8 @@ void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 
 void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
-  if (!h5.exists("factor3/sample_position")) return;
-  const at::Tensor pos = h5.read("factor3/sample_position"), seq = h5.read("factor3/sample_sequence");
+  if (!h5.exists(dump_schema::kSamplePosition)) return;
+  const at::Tensor pos = h5.read(dump_schema::kSamplePosition), seq = h5.read(dump_schema::kSampleSequence);
   const int64_t n = pos.size(0);
   if (n < 2) return;
   const at::Tensor first = pos < o.first_tokens;
@@ -220,16 +216,17 @@ void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
                              {"separation_pca", sep_pca}, {"points", n}, {"first_points", n_first}});
   };
 
-  if (h5.exists("factor3/hidden")) {
-    for (const auto& name : h5.list("factor3/hidden")) {
-      if (name.rfind("hs_", 0) != 0) continue;
-      analyse("hidden_states", std::stoll(name.substr(3)), -1, h5.read("factor3/hidden/" + name), true);
+  if (h5.exists(dump_schema::kHiddenGroup)) {
+    for (const auto& name : h5.list(dump_schema::kHiddenGroup)) {
+      const std::string prefix = dump_schema::kHiddenPrefix;
+      if (name.rfind(prefix, 0) != 0) continue;
+      analyse("hidden_states", std::stoll(name.substr(prefix.size())), -1, h5.read(std::string(dump_schema::kHiddenGroup) + "/" + name), true);
     }
   }
   for (const std::string site : {"query", "key", "attn_out"}) {
-    const std::string group = "factor3/" + site;
+    const std::string group = dump_schema::feature_site_group(site);
     if (!h5.exists(group)) continue;
-    const std::vector<int64_t> heads = h5.attr_ints("factor3", site == "key" ? "kv_heads" : "heads");
+    const std::vector<int64_t> heads = h5.attr_ints(dump_schema::kFactor3, site == "key" ? "kv_heads" : "heads");
     // The plotted head: --head (a query head; its key/value head for keys), else the first recorded.
     int64_t want = heads.empty() ? 0 : heads[0];
     if (o.head) {
@@ -240,7 +237,7 @@ void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
       }
     }
     for (int64_t layer : layer_groups(h5, group)) {
-      const at::Tensor x = h5.read(group + "/" + layer_key(layer));  // [n, S, D]
+      const at::Tensor x = h5.read(group + "/" + dump_schema::layer_group(layer));  // [n, S, D]
       for (int64_t s = 0; s < x.size(1); ++s) {
         const int64_t head = s < static_cast<int64_t>(heads.size()) ? heads[static_cast<size_t>(s)] : s;
         analyse(site, layer, head, x.select(1, s), head == want);
@@ -250,7 +247,7 @@ void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 }
 
 void nll(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
-  const at::Tensor x = run.h5->read("token_nll");
+  const at::Tensor x = run.h5->read(dump_schema::kTokenNllDataset);
   if (x.dim() != 2 || x.size(0) == 0) return;
   const Curve c = nll_by_position(x);
   const std::vector<double> e = ema(c.mean, o.ema_gamma);
@@ -363,6 +360,55 @@ std::string pca_figure(const Figures& f, int64_t ri, const std::string& site,
 
 }  // namespace
 
+// The gnuplot figures of the tables (PNG and SVG each); the names drawn, or why none were.
+static nlohmann::json draw_plots(const AnalyzeOptions& o, const Tables& t, const Figures& fig, const std::vector<RunFile>& runs,
+                                 nlohmann::json& summary) {
+  nlohmann::json plots = nlohmann::json::array();
+  const std::string gp = o.plots ? find_gnuplot() : "";
+  if (!o.plots) {
+    summary["plots_skipped"] = "--no-plots";
+  } else if (gp.empty()) {
+    summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); tables were written";
+    log_warn("lminf analyze: gnuplot not found on PATH; wrote the tables, skipped the plots");
+  } else {
+    auto plot = [&](const std::string& stem, Layout l, const std::string& body) {
+      run_gnuplot(gp, o.out_dir / (stem + ".gp"), two_terminals(stem, l, body));
+      plots.push_back(stem + ".png");
+      plots.push_back(stem + ".svg");
+    };
+    auto panels = [](const std::set<int64_t>& s) { return grid(static_cast<int64_t>(s.size())); };
+    if (!t.f1_bound.rows.empty())
+      plot("factor1_bound", panels(fig.f1_layers),
+           lines_figure(fig, fig.f1_layers, fig.f1_runs, "factor1_bound.csv", "Factor 1: running-max logit bound of the chosen queries (mean +/- std over sequences and heads)",
+                        "distance", "logit bound", 4, 5, 6, 0, true));
+    if (!t.f1_buckets.rows.empty())
+      plot("factor1_buckets", panels(fig.f1b_layers),
+           lines_figure(fig, fig.f1b_layers, fig.f1b_runs, "factor1_buckets.csv", "Factor 1, all queries: running max of the per-bucket maximum logit (mean +/- std over sequences and heads)",
+                        "distance (bucket start)", "logit bound", 4, 8, 9, 0, true));
+    if (!t.f2.rows.empty())
+      plot("factor2_entropy", panels(fig.f2_layers),
+           lines_figure(fig, fig.f2_layers, fig.f2_runs, "factor2_entropy.csv", "Factor 2: attention entropy (mean +/- std over sequences and heads); dashed: log(visible keys)",
+                        "position", "entropy (nats)", 4, 5, 6, 7, true));
+    for (const auto& [key, p] : fig.pca) {
+      const std::string stem = "factor3_pca_run" + std::to_string(key.first) + "_" + key.second;
+      plot(stem, grid(static_cast<int64_t>(p.size())), pca_figure(fig, key.first, key.second, p, o.first_tokens));
+    }
+    if (fig.nll) {
+      std::string body = "set key top right\nset grid\nset xlabel \"position\"\nset ylabel \"NLL (EMA)\"\n" +
+                         trained_marks(fig) + "set title " + gnuplot_quote("NLL against position, EMA gamma " + csv_cell(o.ema_gamma)) + "\nplot ";
+      std::string parts;
+      for (size_t ri = 0; ri < fig.labels.size(); ++ri) {
+        if (runs[ri].kind != RunFileKind::kTokenNll) continue;
+        parts += (parts.empty() ? "" : ", \\\n     ") + std::string("\"nll.csv\" skip 1 using (($1==") +
+                 std::to_string(ri) + ") ? $3 : NaN):7 with lines lw 1.5 lc " + std::to_string(ri + 1) + " title " +
+                 gnuplot_quote(fig.labels[ri]);
+      }
+      plot("nll", {1, 1}, body + parts + "\n");
+    }
+  }
+  return plots;
+}
+
 nlohmann::json analyze(const AnalyzeOptions& o) {
   if (o.inputs.empty()) fail("lminf analyze: no input files (give factor dumps or token_nll.h5 files)");
   if (!o.labels.empty() && o.labels.size() != o.inputs.size())
@@ -421,50 +467,7 @@ nlohmann::json analyze(const AnalyzeOptions& o) {
   write_table(t.nll, "nll.csv");
   summary["tables"] = tables;
 
-  nlohmann::json plots = nlohmann::json::array();
-  const std::string gp = o.plots ? find_gnuplot() : "";
-  if (!o.plots) {
-    summary["plots_skipped"] = "--no-plots";
-  } else if (gp.empty()) {
-    summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); tables were written";
-    log_warn("lminf analyze: gnuplot not found on PATH; wrote the tables, skipped the plots");
-  } else {
-    auto plot = [&](const std::string& stem, Layout l, const std::string& body) {
-      run_gnuplot(gp, o.out_dir / (stem + ".gp"), two_terminals(stem, l, body));
-      plots.push_back(stem + ".png");
-      plots.push_back(stem + ".svg");
-    };
-    auto panels = [](const std::set<int64_t>& s) { return grid(static_cast<int64_t>(s.size())); };
-    if (!t.f1_bound.rows.empty())
-      plot("factor1_bound", panels(fig.f1_layers),
-           lines_figure(fig, fig.f1_layers, fig.f1_runs, "factor1_bound.csv", "Factor 1: running-max logit bound of the chosen queries (mean +/- std over sequences and heads)",
-                        "distance", "logit bound", 4, 5, 6, 0, true));
-    if (!t.f1_buckets.rows.empty())
-      plot("factor1_buckets", panels(fig.f1b_layers),
-           lines_figure(fig, fig.f1b_layers, fig.f1b_runs, "factor1_buckets.csv", "Factor 1, all queries: running max of the per-bucket maximum logit (mean +/- std over sequences and heads)",
-                        "distance (bucket start)", "logit bound", 4, 8, 9, 0, true));
-    if (!t.f2.rows.empty())
-      plot("factor2_entropy", panels(fig.f2_layers),
-           lines_figure(fig, fig.f2_layers, fig.f2_runs, "factor2_entropy.csv", "Factor 2: attention entropy (mean +/- std over sequences and heads); dashed: log(visible keys)",
-                        "position", "entropy (nats)", 4, 5, 6, 7, true));
-    for (const auto& [key, p] : fig.pca) {
-      const std::string stem = "factor3_pca_run" + std::to_string(key.first) + "_" + key.second;
-      plot(stem, grid(static_cast<int64_t>(p.size())), pca_figure(fig, key.first, key.second, p, o.first_tokens));
-    }
-    if (fig.nll) {
-      std::string body = "set key top right\nset grid\nset xlabel \"position\"\nset ylabel \"NLL (EMA)\"\n" +
-                         trained_marks(fig) + "set title " + gnuplot_quote("NLL against position, EMA gamma " + csv_cell(o.ema_gamma)) + "\nplot ";
-      std::string parts;
-      for (size_t ri = 0; ri < fig.labels.size(); ++ri) {
-        if (runs[ri].kind != RunFileKind::kTokenNll) continue;
-        parts += (parts.empty() ? "" : ", \\\n     ") + std::string("\"nll.csv\" skip 1 using (($1==") +
-                 std::to_string(ri) + ") ? $3 : NaN):7 with lines lw 1.5 lc " + std::to_string(ri + 1) + " title " +
-                 gnuplot_quote(fig.labels[ri]);
-      }
-      plot("nll", {1, 1}, body + parts + "\n");
-    }
-  }
-  summary["plots"] = plots;
+  summary["plots"] = draw_plots(o, t, fig, runs, summary);
   write_file_atomic(o.out_dir / "summary.json", summary.dump(2) + "\n");
   return summary;
 }

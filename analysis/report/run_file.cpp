@@ -1,13 +1,14 @@
 #include "analysis/report/run_file.h"
 
+#include "analysis/dump_schema.h"
 #include "framework/core/error.h"
 
 namespace lminf {
 
 const std::vector<KnownSchema>& known_schemas() {
   static const std::vector<KnownSchema> s = {
-      {"lminf.factors", 1, RunFileKind::kFactors},
-      {"lminf.token_nll", 1, RunFileKind::kTokenNll},
+      {dump_schema::kFactors, dump_schema::kFactorsVersion, RunFileKind::kFactors},
+      {dump_schema::kTokenNll, dump_schema::kTokenNllVersion, RunFileKind::kTokenNll},
   };
   return s;
 }

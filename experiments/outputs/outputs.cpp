@@ -2,7 +2,6 @@
 
 #include "framework/io/atomic_file.h"
 #include "framework/core/error.h"
-#include "framework/core/version.h"
 
 namespace lminf {
 namespace fs = std::filesystem;
@@ -16,19 +15,6 @@ void prepare_output_dir(const fs::path& dir, const std::vector<std::string>& out
       fail("output.dir: ", (dir / name).string(),
            " already exists from an earlier run (choose another output.dir, or set output.overwrite: true "
            "to replace it)");
-  }
-}
-
-void write_provenance_attrs(H5Writer& h5, const nlohmann::json& provenance, const std::string& schema, int64_t version) {
-  h5.set_attr("/", "schema", schema);
-  h5.set_attr("/", "schema_version", version);
-  h5.set_attr("/", "lminf_version", std::string(lminf::version()));
-  for (auto it = provenance.begin(); it != provenance.end(); ++it) {
-    const auto& v = it.value();
-    if (v.is_string()) h5.set_attr("/", it.key(), v.get<std::string>());
-    else if (v.is_number_integer()) h5.set_attr("/", it.key(), v.get<int64_t>());
-    else if (v.is_number()) h5.set_attr("/", it.key(), v.get<double>());
-    else h5.set_attr("/", it.key(), v.dump());
   }
 }
 

@@ -8,16 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/h5_file.h"
+#include "framework/io/h5_provenance.h"  // write_provenance_attrs
 
 namespace lminf {
 
 // Creates output.dir if needed and checks it is writable; refuses (naming the file and the fix) when
 // one of `outputs` already exists there and overwrite is false.
 void prepare_output_dir(const std::filesystem::path& dir, const std::vector<std::string>& outputs, bool overwrite);
-
-// Attributes on the root of an HDF5 output: schema ("<name>" + version), lminf version, git revision,
-// and every provenance field (the resolved config as YAML text).
-void write_provenance_attrs(H5Writer& h5, const nlohmann::json& provenance, const std::string& schema, int64_t version);
 
 // results.json = {"schema": "lminf.results", "schema_version": 1, ...results, "provenance": {...}}, atomically.
 void write_results_json(const std::filesystem::path& path, const nlohmann::json& results, const nlohmann::json& provenance);

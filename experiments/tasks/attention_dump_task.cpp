@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "experiments/outputs/factor_dump.h"
+#include "experiments/outputs/run_factor_dump.h"
 #include "experiments/outputs/outputs.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
@@ -71,7 +71,7 @@ void AttentionDumpTask::run(RunContext& ctx) {
   log_info("attention_dump: ", n, " sequences, ", total_tokens, " tokens, longest ", longest, ", variant ",
            ctx.attention.name());
 
-  auto dump = FactorDump::open(ctx, longest);
+  auto dump = open_factor_dump(ctx, longest);
   // With task.nll: entry [s, i] is the NLL of token i+1 of sequence s (NaN past its end).
   at::Tensor nll;
   if (spec_.nll) nll = at::full({n, std::max<int64_t>(longest - 1, 1)}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "experiments/outputs/factor_dump.h"
+#include "experiments/outputs/run_factor_dump.h"
 #include "experiments/outputs/outputs.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
@@ -115,7 +115,7 @@ void PerplexityTask::run(RunContext& ctx) {
   const int64_t rows = (n + n_dp - 1) / n_dp;
   at::Tensor part = at::full({rows, longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   Progress progress("perplexity", my_tokens, "tok", ctx.writer);
-  auto dump = FactorDump::open(ctx, longest);  // null without a dump section
+  auto dump = open_factor_dump(ctx, longest);  // null without a dump section
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
   const int64_t n_mine = static_cast<int64_t>(mine.size());
   for (int64_t start = 0; start < n_mine; start += spec_.batch_size) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 
 namespace lminf {
 namespace fs = std::filesystem;
@@ -19,14 +20,6 @@ namespace {
 
 constexpr const char* kIndexName = "model.safetensors.index.json";
 constexpr const char* kSingleName = "model.safetensors";
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
-}
 
 std::string shard_file_name(int i, int n) {
   char buf[64];

@@ -133,6 +133,9 @@ class H5Writer {
     return static_cast<int64_t>(value);
   }
   [[noreturn]] void throw_int64_overflow(const std::string& object_path, const std::string& name) const;
+  // A 1-D attribute of n values of HDF5 memory type `memory_type` (an hid_t, kept out of this header).
+  void set_vector_attr(const std::string& object_path, const std::string& name, int64_t memory_type,
+                       const void* data, size_t n);
 
   std::shared_ptr<Impl> impl_;  // shared with the Extendibles, which must see the file close
 };

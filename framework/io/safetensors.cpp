@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "lminf reads safetensors data in place and needs a little-endian host"
@@ -41,14 +42,6 @@ std::string supported_list() {
   std::string s;
   for (const auto& d : kDtypes) s += (s.empty() ? "" : ", ") + std::string(d.name);
   return s;
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
 }
 
 bool is_floating(at::ScalarType t) {

@@ -1,33 +1,17 @@
-#include "experiments/outputs/factor_dump.h"
+#include "analysis/factors/factor_dump.h"
 
 #include <algorithm>
 
-#include "experiments/outputs/outputs.h"
+#include "analysis/dump_schema.h"
 #include "analysis/factors/attention_entropy.h"
 #include "framework/core/error.h"
 #include "analysis/factors/feature_sample.h"
 #include "framework/core/logging.h"
+#include "framework/io/h5_provenance.h"
 #include "analysis/factors/logit_distance_stats.h"
 #include "analysis/factors/query_logits.h"
 
 namespace lminf {
-
-std::unique_ptr<FactorDump> FactorDump::open(RunContext& ctx, int64_t max_length) {
-  const DumpSpec& d = ctx.spec.dump;
-  if (!d.enabled()) return nullptr;
-  FactorDumpOptions o;
-  o.spec = d;
-  o.model = ctx.model_config;
-  o.max_length = max_length;
-  o.provenance = ctx.provenance;
-  o.path = ctx.out_dir / d.file;
-  o.writer = ctx.writer;
-  // With one data-parallel group the world is the tensor-parallel group (dump_problems refuses more).
-  o.tp = ctx.spec.parallel.data_parallel == 1 ? &ctx.world : nullptr;
-  auto dump = std::make_unique<FactorDump>(std::move(o));
-  for (const auto& ob : dump->observers()) ctx.observers.add(ob);
-  return dump;
-}
 
 FactorDump::FactorDump(FactorDumpOptions opts) : opts_(std::move(opts)) {
   const DumpSpec& d = opts_.spec;
@@ -64,7 +48,7 @@ FactorDump::FactorDump(FactorDumpOptions opts) : opts_(std::move(opts)) {
 
   const bool in_place = d.flush_every > 0;
   h5_.emplace(in_place ? H5Writer::open_in_place(opts_.path) : H5Writer(opts_.path));
-  write_provenance_attrs(*h5_, opts_.provenance, kFactorSchema, kFactorSchemaVersion);
+  write_provenance_attrs(*h5_, opts_.provenance, dump_schema::kFactors, dump_schema::kFactorsVersion);
   std::string factors;
   for (const auto& f : d.factors) factors += (factors.empty() ? "" : ",") + f;
   h5_->set_attr("/", "factors", factors);

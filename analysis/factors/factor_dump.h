@@ -2,7 +2,8 @@
 // the run's observers, and appends their rows to an HDF5 file in output.dir after every batch
 // (schema "lminf.factors", docs/hdf5.md). Any task can carry one:
 //
-//   auto dump = FactorDump::open(ctx, longest);      // null when the spec has no dump
+//   auto dump = open_factor_dump(ctx, longest);      // experiments/outputs/run_factor_dump.h; null
+//                                                    // when the spec has no dump
 //   for each batch:
 //     if (dump) dump->begin_batch(sequence_indices, lengths);
 //     model.forward(ids, cache, {&attention, &ctx.observers});
@@ -24,15 +25,11 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/factors/dump_spec.h"
-#include "experiments/task.h"
 #include "analysis/factors/factor_observer.h"
 #include "framework/io/h5_file.h"
 #include "parallel/communicator.h"
 
 namespace lminf {
-
-inline constexpr const char* kFactorSchema = "lminf.factors";
-inline constexpr int64_t kFactorSchemaVersion = 1;
 
 struct FactorDumpOptions {
   DumpSpec spec;                  // a valid dump section (dump_problems() empty)
@@ -46,9 +43,6 @@ struct FactorDumpOptions {
 
 class FactorDump {
  public:
-  // The dump of ctx.spec.dump (null when it records nothing); its observers are added to ctx.observers.
-  static std::unique_ptr<FactorDump> open(RunContext& ctx, int64_t max_length);
-
   explicit FactorDump(FactorDumpOptions opts);
   ~FactorDump();
   FactorDump(const FactorDump&) = delete;

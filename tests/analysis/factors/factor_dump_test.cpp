@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attention/registry.h"
-#include "experiments/outputs/factor_dump.h"
+#include "analysis/factors/factor_dump.h"
 #include "experiments/run/run_experiment.h"
 #include "framework/io/h5_file.h"
 #include "models/random_checkpoint.h"
