@@ -77,11 +77,8 @@ std::vector<FactorRecord> AttentionEntropyObserver::end_batch() {
     entropy = at::where(real, entropy, at::full_like(entropy, std::numeric_limits<float>::quiet_NaN()));
     visible = at::where(real, visible, at::zeros_like(visible));
     // Slots of heads this rank never saw: the identity of the sum that combines ranks.
-    for (size_t s = 0; s < st.owned.size(); ++s) {
-      if (st.owned[s]) continue;
-      entropy.select(1, static_cast<int64_t>(s)).zero_();
-      visible.select(1, static_cast<int64_t>(s)).zero_();
-    }
+    zero_unowned(entropy, st.owned);
+    zero_unowned(visible, st.owned);
     const std::string g = dump_schema::layer_prefix(dump_schema::kFactor2, layer);
     out.push_back({g + "entropy", entropy.contiguous(), Combine::kSum});
     out.push_back({g + "visible_keys", visible.to(at::kInt).contiguous(), Combine::kSum});
@@ -91,9 +88,7 @@ std::vector<FactorRecord> AttentionEntropyObserver::end_batch() {
 }
 
 void AttentionEntropyObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group(dump_schema::kFactor2);
-  h5.set_attr(dump_schema::kFactor2, "layers", opts_.layers);
-  h5.set_attr(dump_schema::kFactor2, "heads", opts_.heads.heads());
+  write_selection(h5, dump_schema::kFactor2, opts_);
   h5.set_attr(dump_schema::kFactor2, "description",
               "per-query softmax attention entropy (nats) and the number of keys with a finite logit; "
               "the entropy is at most log(visible_keys)");

@@ -16,9 +16,7 @@
 
 namespace lminf {
 
-struct AttentionEntropyOptions {
-  std::vector<int64_t> layers;  // attention layers (0-based blocks) recorded
-  HeadSlots heads;              // recorded query heads
+struct AttentionEntropyOptions : FactorSelection {
   int64_t max_length = 0;       // positions per record row: the longest sequence of the run
 };
 

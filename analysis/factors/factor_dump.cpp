@@ -21,13 +21,13 @@ FactorDump::FactorDump(FactorDumpOptions opts) : opts_(std::move(opts)) {
   const HeadSlots heads(d.heads, m.n_head);
   if (d.has("logits")) {
     observers_.push_back(std::make_shared<QueryLogitsObserver>(
-        QueryLogitsOptions{layers, heads, opts_.max_length, d.query_stride}));
+        QueryLogitsOptions{{layers, heads}, opts_.max_length, d.query_stride}));
     std::vector<int64_t> edges = d.distance_edges.empty() ? uniform_distance_edges(d.distance_bucket, opts_.max_length)
                                                           : d.distance_edges;
-    observers_.push_back(std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{layers, heads, edges}));
+    observers_.push_back(std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{{layers, heads}, edges}));
   }
   if (d.has("entropy"))
-    observers_.push_back(std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{layers, heads, opts_.max_length}));
+    observers_.push_back(std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{layers, heads}, opts_.max_length}));
   if (d.has("features")) {
     auto site = [&](const char* s) { return std::find(d.feature_sites.begin(), d.feature_sites.end(), s) != d.feature_sites.end(); };
     FeatureSampleOptions f;

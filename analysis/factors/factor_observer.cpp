@@ -69,6 +69,17 @@ void HeadSlots::Local::mark(std::vector<bool>& owned) const {
   for (int64_t i = 0; i < size(); ++i) owned[static_cast<size_t>(slots[i].item<int64_t>())] = true;
 }
 
+void LogitTileObserver::write_selection(H5Writer& h5, const std::string& group, const FactorSelection& s) {
+  h5.create_group(group);
+  h5.set_attr(group, "layers", s.layers);
+  h5.set_attr(group, "heads", s.heads.heads());
+}
+
+void LogitTileObserver::zero_unowned(at::Tensor& t, const std::vector<bool>& owned) {
+  for (size_t s = 0; s < owned.size(); ++s)
+    if (!owned[s]) t.select(1, static_cast<int64_t>(s)).zero_();
+}
+
 bool has_layer(const std::vector<int64_t>& layers, int64_t layer) {
   return std::find(layers.begin(), layers.end(), layer) != layers.end();
 }

@@ -106,6 +106,12 @@ class FactorObserver : public Observer {
 // Base of the observers that read attention-logit tiles (factor 1's query logits and distance
 // statistics, factor 2's entropy): wants the logits of `layers`, keeps the batch's rows, and lets
 // the observer set up its per-batch state in start().
+// Which attention layers and query heads a logit-tile observer records.
+struct FactorSelection {
+  std::vector<int64_t> layers;  // attention layers (0-based blocks) recorded
+  HeadSlots heads;              // recorded query heads
+};
+
 class LogitTileObserver : public FactorObserver {
  public:
   explicit LogitTileObserver(std::vector<int64_t> layers) : layers_(std::move(layers)) {}
@@ -114,6 +120,11 @@ class LogitTileObserver : public FactorObserver {
 
  protected:
   virtual void start() = 0;  // rows_ holds the new batch
+  // The factor's group with its "layers" and "heads" attributes (write_metadata's common part).
+  static void write_selection(H5Writer& h5, const std::string& group, const FactorSelection& s);
+  // Zeroes the head slots (dim 1 of t) no tile of this rank touched: the identity of the sum that
+  // merges the tensor-parallel ranks' records.
+  static void zero_unowned(at::Tensor& t, const std::vector<bool>& owned);
   std::vector<int64_t> layers_;
   BatchRows rows_;
 };

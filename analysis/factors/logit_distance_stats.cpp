@@ -154,10 +154,8 @@ std::vector<FactorRecord> LogitDistanceObserver::finish() {
 }
 
 void LogitDistanceObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group(dump_schema::kFactor1);
+  write_selection(h5, dump_schema::kFactor1, opts_);
   h5.write(dump_schema::kDistanceEdges, edges_);
-  h5.set_attr(dump_schema::kFactor1, "layers", opts_.layers);
-  h5.set_attr(dump_schema::kFactor1, "heads", opts_.heads.heads());
 }
 
 }  // namespace lminf

@@ -11,9 +11,7 @@
 
 namespace lminf {
 
-struct LogitDistanceOptions {
-  std::vector<int64_t> layers;  // attention layers (0-based blocks) recorded
-  HeadSlots heads;              // recorded query heads
+struct LogitDistanceOptions : FactorSelection {
   std::vector<int64_t> edges;   // strictly increasing bucket edges, edges[0] >= 0; n_buckets = size - 1
 };
 

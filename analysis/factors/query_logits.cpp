@@ -75,8 +75,7 @@ std::vector<FactorRecord> QueryLogitsObserver::end_batch() {
       earlier.masked_fill_(at::isnan(earlier), neg_inf);   // keys the variant never scored: not seen
       if (p + 1 < T) row.narrow(1, p + 1, T - p - 1).fill_(nan);
     }
-    for (size_t s = 0; s < st.owned.size(); ++s)
-      if (!st.owned[s]) st.logits.select(1, static_cast<int64_t>(s)).zero_();  // identity of the sum
+    zero_unowned(st.logits, st.owned);
     out.push_back({dump_schema::query_logits(layer), st.logits.contiguous(), Combine::kSum});
   }
   out.push_back({dump_schema::kQuerySequence, at::tensor(chosen_.sequence, at::kLong), Combine::kReplicated});
@@ -86,9 +85,7 @@ std::vector<FactorRecord> QueryLogitsObserver::end_batch() {
 }
 
 void QueryLogitsObserver::write_metadata(H5Writer& h5) const {
-  h5.create_group(dump_schema::kFactor1);
-  h5.set_attr(dump_schema::kFactor1, "layers", opts_.layers);
-  h5.set_attr(dump_schema::kFactor1, "heads", opts_.heads.heads());
+  write_selection(h5, dump_schema::kFactor1, opts_);
   h5.set_attr(dump_schema::kFactor1, "query_stride", opts_.query_stride);
 }
 

@@ -13,9 +13,7 @@
 
 namespace lminf {
 
-struct QueryLogitsOptions {
-  std::vector<int64_t> layers;  // attention layers (0-based blocks) recorded
-  HeadSlots heads;              // recorded query heads
+struct QueryLogitsOptions : FactorSelection {
   int64_t max_length = 0;       // keys per record row: the longest sequence of the run
   int64_t query_stride = 0;     // see above
 };

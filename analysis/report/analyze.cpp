@@ -57,6 +57,19 @@ std::vector<int64_t> layer_groups(const H5Reader& h5, const std::string& group) 
   return out;
 }
 
+// (layer, data) of each layer group of `factor` holding a non-empty dataset `name`, by layer.
+std::vector<std::pair<int64_t, at::Tensor>> layer_datasets(const H5Reader& h5, const std::string& factor,
+                                                           const std::string& name) {
+  std::vector<std::pair<int64_t, at::Tensor>> out;
+  for (int64_t layer : layer_groups(h5, factor)) {
+    const std::string ds = dump_schema::layer_prefix(factor, layer) + name;
+    if (!h5.exists(ds)) continue;
+    at::Tensor x = h5.read(ds);
+    if (x.size(0) > 0) out.emplace_back(layer, x);
+  }
+  return out;
+}
+
 int64_t bin_width(const AnalyzeOptions& o, int64_t T) {
   if (o.position_bin > 0) return o.position_bin;
   return T > 4096 ? (T + 2047) / 2048 : 1;
@@ -119,11 +132,8 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
   if (h5.exists(dump_schema::kDistanceEdges)) {
     const at::Tensor edges = h5.read(dump_schema::kDistanceEdges);
     const int64_t nb = edges.size(0) - 1;
-    for (int64_t layer : layer_groups(h5, dump_schema::kFactor1)) {
+    for (const auto& [layer, bm] : layer_datasets(h5, dump_schema::kFactor1, "bucket_max")) {
       const std::string g = dump_schema::layer_prefix(dump_schema::kFactor1, layer);
-      if (!h5.exists(g + "bucket_max")) continue;
-      const at::Tensor bm = h5.read(g + "bucket_max");
-      if (bm.size(0) == 0) continue;
       const Curve c = bucket_bound(bm);
       const at::Tensor mx = bm.reshape({-1, nb}).amax(0).to(at::kDouble);
       const at::Tensor sum = h5.read(g + "bucket_sum").reshape({-1, nb}).sum(0).to(at::kDouble);
@@ -148,11 +158,8 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 
 void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
-  for (int64_t layer : layer_groups(h5, dump_schema::kFactor2)) {
+  for (const auto& [layer, ent] : layer_datasets(h5, dump_schema::kFactor2, "entropy")) {
     const std::string g = dump_schema::layer_prefix(dump_schema::kFactor2, layer);
-    if (!h5.exists(g + "entropy")) continue;
-    const at::Tensor ent = h5.read(g + "entropy");
-    if (ent.size(0) == 0) continue;
     const Curve ce = entropy_by_position(ent);
     const Curve cb = log_bound_by_position(h5.read(g + "visible_keys"));
     const int64_t T = ce.size(), bin = bin_width(o, T);

@@ -46,35 +46,85 @@ at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t 
 
 }  // namespace
 
-BandAttentionResult band_attention(const BandAttentionArgs& a) {
-  const at::Tensor& q = a.q_near;
-  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
-  const int64_t Hkv = a.v.size(1), K = a.v.size(2), Dv = a.v.size(3);
-  const bool far = a.q_far.defined() && a.window;
-  const int64_t W = a.window.value_or(std::numeric_limits<int64_t>::max());
-  if (H % Hkv != 0) fail("attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
-  if (a.q_offset < 0 || a.q_offset + Tq > K)
-    fail("attention: queries at cache indices [", a.q_offset, ", ", a.q_offset + Tq, ") but ", K, " keys");
-  if (a.window && *a.window < 1) fail("attention: window must be >= 1, got ", *a.window);
-  if (a.opts.block_q <= 0 || a.opts.block_k <= 0) fail("attention: block sizes must be > 0");
-  const int64_t band_lo = a.window ? std::max<int64_t>(0, a.q_offset - W + 1) : 0;
-  if (a.near_start > band_lo || a.near_start + a.k_near.size(2) < a.q_offset + Tq)
-    fail("attention: near keys cover [", a.near_start, ", ", a.near_start + a.k_near.size(2), ") but the band needs [",
-         band_lo, ", ", a.q_offset + Tq, ")");
-  const int64_t F = far ? a.k_far.size(2) : 0;
+namespace {
 
-  const int64_t g = H / Hkv;
-  const auto dtype = q.scalar_type();
-  const auto acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
-  const auto f_opts = q.options().dtype(acc_t);
-  const auto idx = q.options().dtype(at::kLong);  // index tensors live beside the queries (CPU or CUDA)
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  const bool report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
-  const bool fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
-  // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
-  const at::Tensor neg_slopes = a.alibi ? a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1}) : at::Tensor();
+// One call of band_attention: the arguments, the shapes and options derived from them, and the two
+// ways of computing a query tile (one fused [far | band] softmax, or key tiles with an online softmax).
+class BandKernel {
+ public:
+  explicit BandKernel(const BandAttentionArgs& args) : a(args), q(args.q_near) {
+    B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
+    Hkv = a.v.size(1), K = a.v.size(2), Dv = a.v.size(3);
+    far = a.q_far.defined() && a.window;
+    W = a.window.value_or(std::numeric_limits<int64_t>::max());
+    check_args();
+    F = far ? a.k_far.size(2) : 0;
+    g = H / Hkv;
+    dtype = q.scalar_type();
+    acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
+    f_opts = q.options().dtype(acc_t);
+    idx = q.options().dtype(at::kLong);  // index tensors live beside the queries (CPU or CUDA)
+    report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
+    fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
+    // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
+    if (a.alibi) neg_slopes = a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1});
+  }
+
+  BandAttentionResult run() {
+    at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
+    at::Tensor lse = a.want_lse ? at::empty({B, H, Tq}, f_opts) : at::Tensor();
+    for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
+      QueryTile t = query_tile(qs);
+      if (fused) {
+        out.narrow(2, qs, t.bq).copy_(fused_tile(t).view({B, H, t.bq, Dv}));
+        continue;
+      }
+      OnlineSoftmax sm = online_tile(t);
+      // Every row sees at least its own key, so l > 0.
+      out.narrow(2, qs, t.bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, t.bq, Dv}));
+      if (a.want_lse) lse.narrow(2, qs, t.bq).copy_((sm.m + sm.l.log()).view({B, H, t.bq}));
+    }
+    return {out, lse};
+  }
+
+ private:
+  // The queries [qs, qs + bq) of the call, at cache indices [i0, i1).
+  struct QueryTile {
+    int64_t qs, bq, i0, i1, rows;
+    at::Tensor qi;   // [bq, 1] cache indices
+    at::Tensor qb;   // [B, Hkv, rows, D] near queries
+    at::Tensor qfb;  // [B, Hkv, rows, D] far queries (undefined without a far branch)
+    int64_t nf, lo;  // far columns [0, nf): keys >= W away from at least the last query; band [lo, i1)
+  };
+
+  void check_args() const {
+    if (H % Hkv != 0) fail("attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
+    if (a.q_offset < 0 || a.q_offset + Tq > K)
+      fail("attention: queries at cache indices [", a.q_offset, ", ", a.q_offset + Tq, ") but ", K, " keys");
+    if (a.window && *a.window < 1) fail("attention: window must be >= 1, got ", *a.window);
+    if (a.opts.block_q <= 0 || a.opts.block_k <= 0) fail("attention: block sizes must be > 0");
+    const int64_t band_lo = a.window ? std::max<int64_t>(0, a.q_offset - W + 1) : 0;
+    if (a.near_start > band_lo || a.near_start + a.k_near.size(2) < a.q_offset + Tq)
+      fail("attention: near keys cover [", a.near_start, ", ", a.near_start + a.k_near.size(2),
+           ") but the band needs [", band_lo, ", ", a.q_offset + Tq, ")");
+  }
+
+  QueryTile query_tile(int64_t qs) const {
+    QueryTile t;
+    t.qs = qs;
+    t.bq = std::min(a.opts.block_q, Tq - qs);
+    t.i0 = a.q_offset + qs, t.i1 = t.i0 + t.bq;
+    t.rows = g * t.bq;
+    t.qi = at::arange(t.i0, t.i1, idx).unsqueeze(1);
+    t.qb = q.narrow(2, qs, t.bq).reshape({B, Hkv, t.rows, D});
+    if (far) t.qfb = a.q_far.narrow(2, qs, t.bq).reshape({B, Hkv, t.rows, D});
+    t.nf = far ? std::max<int64_t>(0, std::min(F, t.i1 - W)) : 0;
+    t.lo = a.window ? std::max<int64_t>(0, t.i0 - W + 1) : 0;
+    return t;
+  }
+
   // -m_h * distance for the tile of rows [qs, qs + bq) x keys [ks, ks + bk): [Hkv, g, bq, bk] in acc_t.
-  auto alibi_tile = [&](int64_t qs, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+  at::Tensor alibi_tile(int64_t qs, int64_t bq, int64_t ks, int64_t bk, bool is_far) const {
     at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
     at::Tensor dist;
     if (!is_far) {
@@ -85,9 +135,9 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
       dist = a.alibi->far_k_at_index ? qp - kj : qp.expand({bq, bk});
     }
     return neg_slopes * dist.to(acc_t);
-  };
+  }
 
-  auto report = [&](const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) {
+  void report(const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) const {
     Observation o;
     o.site = Site::kAttnLogits;
     o.layer = a.report.layer;
@@ -96,104 +146,107 @@ BandAttentionResult band_attention(const BandAttentionArgs& a) {
     o.k_start = is_far ? ks : a.report.abs_offset + ks;
     o.head_offset = a.report.head_offset;
     a.report.observers->emit(o);
-  };
-
-  at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
-  at::Tensor lse = a.want_lse ? at::empty({B, H, Tq}, f_opts) : at::Tensor();
-  for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
-    const int64_t bq = std::min(a.opts.block_q, Tq - qs);
-    const int64_t i0 = a.q_offset + qs, i1 = i0 + bq;  // cache indices of this tile's queries
-    const int64_t rows = g * bq;
-    at::Tensor qi = at::arange(i0, i1, idx).unsqueeze(1);  // [bq, 1]
-    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
-    at::Tensor qfb = far ? a.q_far.narrow(2, qs, bq).reshape({B, Hkv, rows, D}) : at::Tensor();
-    // Far columns [0, nf): keys that are >= W away from at least the tile's last query. Band [lo, i1).
-    const int64_t nf = far ? std::max<int64_t>(0, std::min(F, i1 - W)) : 0;
-    const int64_t lo = a.window ? std::max<int64_t>(0, i0 - W + 1) : 0;
-
-    if (fused) {
-      // One tile [far | band], one masked softmax, one matmul per part with the matching values.
-      const int64_t bw = i1 - lo, cols = nf + bw;
-      at::Tensor s;
-      if (!a.alibi) {
-        s = at::empty({B, Hkv, rows, cols}, q.options());
-        if (nf > 0) {
-          at::Tensor s_far = s.narrow(-1, 0, nf);
-          at::matmul_out(s_far, qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
-        }
-        at::Tensor s_band = s.narrow(-1, nf, bw);
-        at::matmul_out(s_band, qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
-      } else {
-        // Biased logits in float32: -m * d is large beside a bfloat16 logit's resolution.
-        s = at::empty({B, Hkv, rows, cols}, q.options().dtype(acc_t));
-        if (nf > 0) s.narrow(-1, 0, nf).copy_(at::matmul(qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
-        s.narrow(-1, nf, bw).copy_(at::matmul(qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
-      }
-      at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
-      at::Tensor hidden = at::logical_or(kj > qi, (qi - kj) >= W);
-      if (nf > 0) hidden = at::cat({(qi - at::arange(0, nf, idx).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
-      at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
-      if (a.alibi) {
-        if (nf > 0) s5.narrow(-1, 0, nf).add_(alibi_tile(qs, bq, 0, nf, /*is_far=*/true));
-        s5.narrow(-1, nf, bw).add_(alibi_tile(qs, bq, lo, bw, /*is_far=*/false));
-      }
-      s5.masked_fill_(hidden, neg_inf);
-      if (report_tiles) {
-        if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
-        report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
-      }
-      at::Tensor p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
-      at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
-      if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
-      out.narrow(2, qs, bq).copy_(o.view({B, H, bq, Dv}));
-      continue;
-    }
-
-    OnlineSoftmax sm{at::full({B, Hkv, rows, 1}, neg_inf, f_opts), at::zeros({B, Hkv, rows, 1}, f_opts),
-                     at::zeros({B, Hkv, rows, Dv}, f_opts)};
-    // One key tile: scores, masks (computed only when the tile is cut), bias, report, update.
-    auto visit_tile = [&](const at::Tensor& qt, const at::Tensor& kb, const at::Tensor& vb, int64_t ks, int64_t bk,
-                          bool is_far) {
-      at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
-      at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
-      if (a.alibi) s5.add_(alibi_tile(i0 - a.q_offset, bq, ks, bk, is_far));
-      if (is_far) {
-        // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
-        if (ks + bk - 1 > i0 - W) {
-          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
-          s5.masked_fill_((qi - kj) < W, neg_inf);
-        }
-      } else {
-        const bool causal_cut = ks + bk - 1 > i0;
-        const bool window_cut = a.window && (i1 - 1) - ks >= W;
-        if (causal_cut || window_cut) {
-          at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
-          at::Tensor hidden = kj > qi;
-          if (window_cut) hidden = at::logical_or(hidden, (qi - kj) >= W);
-          s5.masked_fill_(hidden, neg_inf);
-        }
-      }
-      if (a.triangle) {
-        at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t, idx);
-        if (bias.defined()) s5.add_(bias);
-      }
-      if (report_tiles) report(s, i0, bq, ks, bk, is_far);
-      sm.add(s, vb, dtype);
-    };
-    for (int64_t ks = 0; ks < nf; ks += a.opts.block_k) {
-      const int64_t bk = std::min(a.opts.block_k, nf - ks);
-      visit_tile(qfb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
-    }
-    for (int64_t ks = lo; ks < i1; ks += a.opts.block_k) {
-      const int64_t bk = std::min(a.opts.block_k, i1 - ks);
-      visit_tile(qb, a.k_near.narrow(2, ks - a.near_start, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/false);
-    }
-    // Every row sees at least its own key, so l > 0.
-    out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
-    if (a.want_lse) lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
   }
-  return {out, lse};
-}
+
+  // One tile [far | band], one masked softmax, one matmul per part with the matching values.
+  // Returns [B, Hkv, rows, Dv] in the queries' dtype.
+  at::Tensor fused_tile(const QueryTile& t) const {
+    const int64_t nf = t.nf, lo = t.lo, bq = t.bq, i0 = t.i0, i1 = t.i1;
+    const int64_t bw = i1 - lo, cols = nf + bw;
+    at::Tensor s;
+    if (!a.alibi) {
+      s = at::empty({B, Hkv, t.rows, cols}, q.options());
+      if (nf > 0) {
+        at::Tensor s_far = s.narrow(-1, 0, nf);
+        at::matmul_out(s_far, t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+      }
+      at::Tensor s_band = s.narrow(-1, nf, bw);
+      at::matmul_out(s_band, t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
+    } else {
+      // Biased logits in float32: -m * d is large beside a bfloat16 logit's resolution.
+      s = at::empty({B, Hkv, t.rows, cols}, q.options().dtype(acc_t));
+      if (nf > 0) s.narrow(-1, 0, nf).copy_(at::matmul(t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
+      s.narrow(-1, nf, bw).copy_(at::matmul(t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
+    }
+    at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
+    at::Tensor hidden = at::logical_or(kj > t.qi, (t.qi - kj) >= W);
+    if (nf > 0) hidden = at::cat({(t.qi - at::arange(0, nf, idx).unsqueeze(0)) < W, hidden}, 1);  // [bq, cols]
+    at::Tensor s5 = s.view({B, Hkv, g, bq, cols});
+    if (a.alibi) {
+      if (nf > 0) s5.narrow(-1, 0, nf).add_(alibi_tile(t.qs, bq, 0, nf, /*is_far=*/true));
+      s5.narrow(-1, nf, bw).add_(alibi_tile(t.qs, bq, lo, bw, /*is_far=*/false));
+    }
+    s5.masked_fill_(hidden, neg_inf);
+    if (report_tiles) {
+      if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
+      report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
+    }
+    at::Tensor p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
+    at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
+    if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
+    return o;
+  }
+
+  // One key tile: scores, masks (computed only when the tile is cut), bias, report, update.
+  void key_tile(const QueryTile& t, OnlineSoftmax& sm, const at::Tensor& qt, const at::Tensor& kb,
+                const at::Tensor& vb, int64_t ks, int64_t bk, bool is_far) const {
+    const int64_t i0 = t.i0, i1 = t.i1, bq = t.bq;
+    at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
+    at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
+    if (a.alibi) s5.add_(alibi_tile(i0 - a.q_offset, bq, ks, bk, is_far));
+    if (is_far) {
+      // Visible iff p - j >= W; cut when the tile's last key is nearer than W to the first query.
+      if (ks + bk - 1 > i0 - W) {
+        at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
+        s5.masked_fill_((t.qi - kj) < W, neg_inf);
+      }
+    } else {
+      const bool causal_cut = ks + bk - 1 > i0;
+      const bool window_cut = a.window && (i1 - 1) - ks >= W;
+      if (causal_cut || window_cut) {
+        at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);
+        at::Tensor hidden = kj > t.qi;
+        if (window_cut) hidden = at::logical_or(hidden, (t.qi - kj) >= W);
+        s5.masked_fill_(hidden, neg_inf);
+      }
+    }
+    if (a.triangle) {
+      at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t, idx);
+      if (bias.defined()) s5.add_(bias);
+    }
+    if (report_tiles) report(s, i0, bq, ks, bk, is_far);
+    sm.add(s, vb, dtype);
+  }
+
+  // The far columns, then the band, in key tiles of block_k.
+  OnlineSoftmax online_tile(const QueryTile& t) const {
+    OnlineSoftmax sm{at::full({B, Hkv, t.rows, 1}, neg_inf, f_opts), at::zeros({B, Hkv, t.rows, 1}, f_opts),
+                     at::zeros({B, Hkv, t.rows, Dv}, f_opts)};
+    for (int64_t ks = 0; ks < t.nf; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, t.nf - ks);
+      key_tile(t, sm, t.qfb, a.k_far.narrow(2, ks, bk), a.v.narrow(2, ks, bk), ks, bk, /*is_far=*/true);
+    }
+    for (int64_t ks = t.lo; ks < t.i1; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, t.i1 - ks);
+      key_tile(t, sm, t.qb, a.k_near.narrow(2, ks - a.near_start, bk), a.v.narrow(2, ks, bk), ks, bk,
+               /*is_far=*/false);
+    }
+    return sm;
+  }
+
+  const BandAttentionArgs& a;
+  const at::Tensor& q;
+  int64_t B, H, Tq, D, Hkv, K, Dv, W, F, g;
+  bool far, report_tiles, fused;
+  at::ScalarType dtype, acc_t;
+  at::TensorOptions f_opts, idx;
+  at::Tensor neg_slopes;  // [Hkv, g, 1, 1]: ALiBi only
+  static constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+};
+
+}  // namespace
+
+BandAttentionResult band_attention(const BandAttentionArgs& a) { return BandKernel(a).run(); }
 
 at::Tensor rotate_scaled(const RotaryEmbedding& rope, const at::Tensor& x, const at::Tensor& positions, int64_t seq_len,
                          double scale) {

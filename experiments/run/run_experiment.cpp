@@ -24,64 +24,14 @@
 #include "framework/text/tokenizer.h"
 #include "framework/core/version.h"
 #include "models/causal_lm.h"
+#include "parallel/device.h"
 #include "parallel/process_grid.h"
 #include "parallel/shard.h"
-#ifdef LMINF_WITH_NCCL
-#include "parallel/nccl_communicator.h"
-#endif
 
 namespace lminf {
 namespace fs = std::filesystem;
 
 namespace {
-
-// This process's node-local rank under mpirun (0 without it).
-int local_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
-    if (const char* v = std::getenv(name)) return std::atoi(v);
-  return 0;
-}
-
-// model.device -> a device, or a problem message (empty device when the text is not a device).
-std::optional<at::Device> parse_device(const std::string& text, std::string& problem) {
-  if (text == "cpu") return at::Device(at::kCPU);
-  if (text != "cuda" && text.rfind("cuda:", 0) != 0) {
-    problem = "model.device: \"" + text + "\" is not a device (use cpu, cuda or cuda:N)";
-    return std::nullopt;
-  }
-  int index = -1;  // -1: "cuda", this rank's local rank modulo the GPUs seen
-  if (text != "cuda") {
-    const std::string digits = text.substr(5);
-    if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos) {
-      problem = "model.device: \"" + text + "\" is not a device (use cpu, cuda or cuda:N)";
-      return std::nullopt;
-    }
-    index = std::atoi(digits.c_str());
-  }
-  if (!at::hasCUDA()) {
-    problem = "model.device: " + text +
-              " asked for, but this lminf is built against a CPU-only libtorch or sees no GPU (build against a "
-              "CUDA-enabled libtorch with CMAKE_PREFIX_PATH, see docs/parallel.md; or set model.device: cpu)";
-    return std::nullopt;
-  }
-  const int n = static_cast<int>(at::getNumGPUs());
-  if (index < 0) index = local_rank() % std::max(n, 1);
-  if (index >= n) {
-    problem = "model.device: " + text + " but this process sees " + std::to_string(n) + " GPU(s)";
-    return std::nullopt;
-  }
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
-}
-
-std::string location(const YAML::Node& node, const SpecSource& src, const std::string& key) {
-  auto it = src.overridden.find(key);
-  if (it != src.overridden.end()) return it->second + ": ";
-  const YAML::Mark m = node.Mark();
-  if (!src.file.empty() && m.line >= 0) {
-    return src.file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
-  }
-  return src.file.empty() ? "" : src.file + ": ";
-}
 
 // Every rank's [weight bytes resident, checkpoint bytes read, peak resident memory (VmHWM)], gathered
 // over `world` (collective): [world, 3] int64, row r = world rank r.
@@ -102,178 +52,7 @@ std::string utc_now() {
   return buf;
 }
 
-// A YAML value as JSON: unquoted scalars become numbers, booleans or null where they read as such.
-nlohmann::json yaml_to_json(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return nullptr;
-  if (n.IsMap()) {
-    nlohmann::json j = nlohmann::json::object();
-    for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = yaml_to_json(it->second);
-    return j;
-  }
-  if (n.IsSequence()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& e : n) j.push_back(yaml_to_json(e));
-    return j;
-  }
-  const std::string& s = n.Scalar();
-  if (n.Tag() != "!") {  // not quoted
-    int64_t i = 0;
-    double d = 0;
-    bool b = false;
-    if (YAML::convert<int64_t>::decode(n, i)) return i;
-    if (YAML::convert<double>::decode(n, d)) return d;
-    if (YAML::convert<bool>::decode(n, b)) return b;
-  }
-  return s;
-}
-
-// model.rope_scaling / model.rope_theta: the RoPE-scaling baselines, as overrides of config.json.
-void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const SpecSource& src, ModelConfig& mc,
-                          std::vector<std::string>& problems) {
-  if (mc.alibi && (!ms.rope_scaling.IsNull() || ms.rope_theta)) {
-    problems.push_back("model.rope_scaling / model.rope_theta: model_type " + mc.model_type +
-                       " uses ALiBi, not rotary embeddings (" + mc.source.string() + "); remove them");
-    return;
-  }
-  if (!ms.rope_scaling.IsNull()) {
-    const std::string where =
-        location(root["model"]["rope_scaling"], src, "model.rope_scaling") + "model.rope_scaling";
-    if (!ms.rope_scaling.IsMap()) {
-      problems.push_back(where + ": expected a map such as {rope_type: linear, factor: 2.0}, or null");
-    } else {
-      try {
-        mc.rope_scaling = RopeScaling::from_json(yaml_to_json(ms.rope_scaling), where);
-      } catch (const Error& e) {
-        problems.push_back(e.what());
-      }
-    }
-  }
-  if (ms.rope_theta) {
-    if (!(*ms.rope_theta > 1.0))
-      problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") +
-                         "model.rope_theta must be > 1");
-    else mc.rope_theta = *ms.rope_theta;
-  }
-  if (ms.rope_scaling.IsMap() || ms.rope_theta)
-    log_info("model: RoPE overrides applied: rope_theta ", mc.rope_theta, ", rope_scaling ",
-             mc.rope_scaling.to_json().dump());
-}
-
-// data.prepend_bos absent from the YAML (and from --set): when the tokenizer's tokenizer_config.json
-// (data.tokenizer, else model.path) states add_bos_token, the default follows it -- GPT-2/GPT-NeoX
-// style tokenizers (GPT-J, MPT) say false, Llama's say true. The value used is logged and written to
-// config.yaml with the rest of the resolved spec.
-void follow_add_bos_token(const YAML::Node& root, ExperimentSpec& spec, std::vector<std::string>& problems) {
-  const YAML::Node data = root["data"];
-  if (data && data.IsMap() && data["prepend_bos"]) return;  // explicit
-  fs::path dir = spec.data.tokenizer.empty() ? fs::path(spec.model.path) : fs::path(spec.data.tokenizer);
-  if (!fs::is_directory(dir)) dir = dir.parent_path();
-  if (dir.empty() || !fs::exists(dir / "tokenizer_config.json")) return;
-  try {
-    const TokenizerConfig tc = TokenizerConfig::from_dir(dir);
-    if (tc.add_bos_token && *tc.add_bos_token != spec.data.prepend_bos) {
-      spec.data.prepend_bos = *tc.add_bos_token;
-      log_info("data.prepend_bos: ", spec.data.prepend_bos ? "true" : "false", ", as add_bos_token in ",
-               tc.source.string(), " (set data.prepend_bos to choose)");
-    }
-  } catch (const Error& e) {
-    problems.push_back(e.what());
-  }
-}
-
 }  // namespace
-
-LoadedExperiment load_experiment(const std::string& file, const std::vector<std::string>& overrides, int world_size) {
-  LoadedExperiment exp;
-  exp.source.file = file;
-  YAML::Node root = load_yaml_file(file);
-  if (!root.IsMap()) fail(file, ": expected a YAML map of sections (name, model, attention, data, task, output)");
-  for (const auto& o : overrides) apply_override(root, o, exp.source);
-  read_spec(root, exp.spec, exp.source);
-  ExperimentSpec& spec = exp.spec;
-
-  // The task section: its type picks the task, which validates the rest.
-  const YAML::Node task_node = spec.task;
-  if (!task_node.IsMap() || !task_node["type"])
-    fail(location(task_node, exp.source, "task"), "task: a map with a \"type\" key is required (e.g. task: {type: perplexity})");
-  exp.task = make_task(task_node["type"].as<std::string>(), location(task_node["type"], exp.source, "task.type"));
-  exp.task->configure(task_node, exp.source);
-
-  // Everything else that can be checked without reading weights; all problems in one message.
-  std::vector<std::string> problems;
-  const int64_t tp = spec.parallel.tensor_parallel, dp = spec.parallel.data_parallel;
-  if (tp * dp != world_size) {
-    problems.push_back("parallel: tensor_parallel (" + std::to_string(tp) + ") x data_parallel (" + std::to_string(dp) +
-                       ") must equal the number of ranks (" + std::to_string(world_size) +
-                       (world_size == 1 ? "; launch with mpirun -np N for more" : "") + ")");
-  }
-  if (exp.task->needs_model()) {
-    if (spec.model.path.empty())
-      fail(location(root["model"], exp.source, "model"), "model.path: required by task ", exp.task->name(),
-           " (set model.path to a Hugging Face model folder)");
-    try {
-      exp.model_config = ModelConfig::from_file(spec.model.path);
-    } catch (const Error& e) {
-      fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
-    }
-    apply_rope_overrides(spec.model, root, exp.source, exp.model_config, problems);
-    std::string device_problem;
-    const auto device = parse_device(spec.model.device, device_problem);
-    if (!device) problems.push_back(location(root["model"]["device"], exp.source, "model.device") + device_problem);
-    if (device && device->is_cuda()) {
-      if (spec.dump.enabled())
-        problems.push_back("model.device: the dump: section's observers run on the CPU only so far (set model.device: cpu)");
-#ifndef LMINF_WITH_NCCL
-      if (tp > 1)
-        problems.push_back("model.device: cuda with parallel.tensor_parallel > 1 needs the NCCL communicator; this lminf "
-                           "was built without NCCL (docs/parallel.md)");
-#endif
-    }
-    const ModelConfig& mc = exp.model_config;
-    for (auto& p : attention_problems(spec.attention, mc, static_cast<int>(tp))) problems.push_back(p);
-    const std::string shard_problem =
-        tp_incompatibility(mc.n_head, mc.n_head_kv, mc.intermediate_size, mc.vocab_size, static_cast<int>(tp));
-    if (!shard_problem.empty()) problems.push_back("parallel.tensor_parallel: " + shard_problem);
-    if (!exp.task->reads_data()) {
-      if (!spec.data.path.empty())
-        problems.push_back(location(root["data"], exp.source, "data") + "data: task " + exp.task->name() +
-                           " makes its own inputs and reads no data (remove the data section)");
-    } else if (spec.data.path.empty()) {
-      problems.push_back(location(root["data"], exp.source, "data") + "data.path: required by task " +
-                         exp.task->name() + " (a data file, folder or glob)");
-    } else {
-      for (auto& p : data_problems(spec.data, mc)) problems.push_back(location(root["data"], exp.source, "data") + p);
-      follow_add_bos_token(root, spec, problems);
-      if (spec.data.prepend_bos && mc.bos_token_id < 0)
-        problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
-    }
-  } else if (spec.model.device != "cpu") {
-    problems.push_back(location(root["model"]["device"], exp.source, "model.device") + "model.device: task " +
-                       exp.task->name() + " runs on the CPU only (set model.device: cpu)");
-  } else if (spec.data.path.empty()) {
-    problems.push_back(location(root["data"], exp.source, "data") + "data.path: required by task " + exp.task->name() +
-                       " (a data file, folder or glob)");
-  } else if (!fs::exists(spec.data.path)) {
-    problems.push_back(location(root["data"]["path"], exp.source, "data.path") + "data.path: " + spec.data.path +
-                       " does not exist");
-  }
-  const ModelConfig& mc = exp.model_config;
-  for (auto& p : exp.task->problems(spec, mc)) problems.push_back(p);
-  if (spec.dump.enabled() && !exp.task->needs_model())
-    problems.push_back("dump: task " + exp.task->name() + " runs no model to observe (remove the dump section)");
-  else
-    for (auto& p : dump_problems(spec.dump, mc, spec.parallel.data_parallel)) problems.push_back(p);
-  if (!problems.empty()) {
-    std::string msg = file + ": the experiment cannot run:";
-    for (const auto& p : problems) msg += "\n  - " + p;
-    throw Error(msg);
-  }
-
-  exp.resolved = write_spec(spec);
-  exp.resolved["task"] = exp.task->resolved();
-  if (!exp.task->reads_data()) exp.resolved.remove("data");
-  return exp;
-}
 
 void run_experiment(LoadedExperiment& exp, Communicator& world) {
   const ExperimentSpec& spec = exp.spec;
@@ -315,13 +94,8 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   lo.tp = &grid.tp();
   std::string device_problem;
   lo.device = parse_device(spec.model.device, device_problem).value_or(at::Device(at::kCPU));  // checked on load
-  std::unique_ptr<Communicator> gpu_tp;  // NCCL over this rank's tensor-parallel group
-#ifdef LMINF_WITH_NCCL
-  if (lo.device.is_cuda()) {
-    gpu_tp = std::make_unique<NcclCommunicator>(grid.tp(), lo.device.index());
-    lo.tp = gpu_tp.get();
-  }
-#endif
+  std::unique_ptr<Communicator> gpu_tp = device_communicator(grid.tp(), lo.device);  // NCCL on GPUs
+  if (gpu_tp) lo.tp = gpu_tp.get();
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<CausalLM> model;
   int64_t bytes_read = 0;

@@ -175,43 +175,30 @@ std::optional<at::ScalarType> storage_dtype(at::ScalarType s) {
   }
 }
 
-hid_t file_type(at::ScalarType stored) {
-  switch (stored) {
-    case at::kFloat:
-      return H5T_IEEE_F32LE;
-    case at::kDouble:
-      return H5T_IEEE_F64LE;
-    case at::kLong:
-      return H5T_STD_I64LE;
-    case at::kInt:
-      return H5T_STD_I32LE;
-    case at::kByte:
-      return H5T_STD_U8LE;
-    default:
-      return H5I_INVALID_HID;
-  }
-}
-
-hid_t memory_type(at::ScalarType s) {
+namespace {
+// A dtype's HDF5 types in the file (little-endian, fixed) and in memory (native). The H5T_* names are
+// library globals set by H5open, so the table is built per call.
+struct H5Types {
+  hid_t file = H5I_INVALID_HID;    // H5I_INVALID_HID: never stored as this dtype
+  hid_t memory = H5I_INVALID_HID;  // H5I_INVALID_HID: not readable into this dtype
+};
+H5Types h5_types(at::ScalarType s) {
   switch (s) {
-    case at::kFloat:
-      return H5T_NATIVE_FLOAT;
-    case at::kDouble:
-      return H5T_NATIVE_DOUBLE;
-    case at::kLong:
-      return H5T_NATIVE_INT64;
-    case at::kInt:
-      return H5T_NATIVE_INT32;
-    case at::kShort:
-      return H5T_NATIVE_INT16;
-    case at::kChar:
-      return H5T_NATIVE_INT8;
-    case at::kByte:
-      return H5T_NATIVE_UINT8;
-    default:
-      return H5I_INVALID_HID;
+    case at::kFloat: return {H5T_IEEE_F32LE, H5T_NATIVE_FLOAT};
+    case at::kDouble: return {H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE};
+    case at::kLong: return {H5T_STD_I64LE, H5T_NATIVE_INT64};
+    case at::kInt: return {H5T_STD_I32LE, H5T_NATIVE_INT32};
+    case at::kShort: return {H5I_INVALID_HID, H5T_NATIVE_INT16};
+    case at::kChar: return {H5I_INVALID_HID, H5T_NATIVE_INT8};
+    case at::kByte: return {H5T_STD_U8LE, H5T_NATIVE_UINT8};
+    default: return {};
   }
 }
+}  // namespace
+
+hid_t file_type(at::ScalarType stored) { return h5_types(stored).file; }
+
+hid_t memory_type(at::ScalarType s) { return h5_types(s).memory; }
 
 // The tensor dtype a stored HDF5 type reads as.
 at::ScalarType read_dtype(hid_t type, const std::string& file_name, const std::string& p) {

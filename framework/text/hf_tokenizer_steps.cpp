@@ -278,6 +278,48 @@ void split_each(std::vector<Piece>& pieces, const std::function<std::vector<std:
   pieces = std::move(out);
 }
 
+namespace {
+
+// ByteLevel: a space before each piece (add_prefix_space), the GPT-2 regex split (null: none), then
+// every byte mapped to its printable stand-in.
+void byte_level_split(std::vector<Piece>& pieces, bool prefix, const UnicodeRegex* re) {
+  split_each(pieces, [&](const std::string& s) {
+    const std::string t = prefix && (s.empty() || s[0] != ' ') ? " " + s : s;
+    if (!re) return std::vector<std::string>{t};
+    return split_by_matches(t, re->find_all(t), SplitBehavior::kIsolated, false);
+  });
+  const auto& alpha = byte_level_alphabet();
+  for (auto& p : pieces) {
+    std::string mapped;
+    mapped.reserve(p.text.size() * 2);
+    for (char c : p.text) mapped += alpha[static_cast<unsigned char>(c)];
+    p.text = std::move(mapped);
+  }
+}
+
+// Metaspace: spaces become `rep`, prepended per `scheme` (always | first | never), then (split) a
+// new piece at each `rep`.
+void metaspace_split(std::vector<Piece>& pieces, const std::string& rep, const std::string& scheme, bool split) {
+  std::vector<Piece> out;
+  for (auto& p : pieces) {
+    std::string t = p.text;
+    replace_all(t, " ", rep);
+    const bool starts = t.compare(0, rep.size(), rep) == 0;
+    if (!starts && (scheme == "always" || (scheme == "first" && p.at_start))) t = rep + t;
+    if (!split) {
+      out.push_back(Piece{t, p.at_start});
+      continue;
+    }
+    bool first = true;
+    for (auto& s : split_by_matches(t, find_literal(t, rep), SplitBehavior::kMergedWithNext, false)) {
+      out.push_back(Piece{std::move(s), p.at_start && first});
+      first = false;
+    }
+  }
+  pieces = std::move(out);
+}
+
+}  // namespace
 
 PreTokenizerInfo parse_pre_tokenizer(const json& j, const std::string& where) {
   if (j.is_null()) return {};
@@ -309,20 +351,7 @@ PreTokenizerInfo parse_pre_tokenizer(const json& j, const std::string& where) {
     const bool prefix = bool_field(j, "add_prefix_space", true);
     const bool use_regex = bool_field(j, "use_regex", true);
     auto re = std::make_shared<UnicodeRegex>(kGpt2Pattern, w);
-    return {[prefix, use_regex, re](std::vector<Piece>& pieces) {
-              split_each(pieces, [&](const std::string& s) {
-                const std::string t = prefix && (s.empty() || s[0] != ' ') ? " " + s : s;
-                if (!use_regex) return std::vector<std::string>{t};
-                return split_by_matches(t, re->find_all(t), SplitBehavior::kIsolated, false);
-              });
-              const auto& alpha = byte_level_alphabet();
-              for (auto& p : pieces) {
-                std::string mapped;
-                mapped.reserve(p.text.size() * 2);
-                for (char c : p.text) mapped += alpha[static_cast<unsigned char>(c)];
-                p.text = std::move(mapped);
-              }
-            },
+    return {[prefix, use_regex, re](std::vector<Piece>& pieces) { byte_level_split(pieces, prefix, use_regex ? re.get() : nullptr); },
             true};
   }
   if (type == "Metaspace") {
@@ -332,26 +361,7 @@ PreTokenizerInfo parse_pre_tokenizer(const json& j, const std::string& where) {
     if (scheme != "always" && scheme != "first" && scheme != "never")
       fail(w, ": prepend_scheme \"", scheme, "\" is not supported (always, first, never)");
     const bool split = bool_field(j, "split", true);
-    return {[rep, scheme, split](std::vector<Piece>& pieces) {
-              std::vector<Piece> out;
-              for (auto& p : pieces) {
-                std::string t = p.text;
-                replace_all(t, " ", rep);
-                const bool starts = t.compare(0, rep.size(), rep) == 0;
-                if (!starts && (scheme == "always" || (scheme == "first" && p.at_start))) t = rep + t;
-                if (!split) {
-                  out.push_back(Piece{t, p.at_start});
-                  continue;
-                }
-                bool first = true;
-                for (auto& s : split_by_matches(t, find_literal(t, rep), SplitBehavior::kMergedWithNext, false)) {
-                  out.push_back(Piece{std::move(s), p.at_start && first});
-                  first = false;
-                }
-              }
-              pieces = std::move(out);
-            },
-            false};
+    return {[rep, scheme, split](std::vector<Piece>& pieces) { metaspace_split(pieces, rep, scheme, split); }, false};
   }
   if (type == "Digits") {
     const bool individual = bool_field(j, "individual_digits", false);
@@ -395,6 +405,59 @@ const std::unordered_map<std::string, unsigned char>& byte_level_inverse() {
 
 // ---- decoders ---------------------------------------------------------------------------------
 
+namespace {
+
+// ByteLevel: printable stand-ins back to bytes (a token with a character outside the alphabet is
+// kept as it is), the whole text made valid UTF-8.
+void decode_byte_level(std::vector<std::string>& tokens) {
+  const auto& inverse = byte_level_inverse();
+  std::string bytes;
+  for (const auto& t : tokens) {
+    std::string mapped;
+    bool all = true;
+    for (size_t i = 0; i < t.size() && all;) {
+      const size_t n = utf8_length(static_cast<unsigned char>(t[i]));
+      auto it = inverse.find(t.substr(i, n));
+      if (it == inverse.end()) all = false;
+      else mapped += static_cast<char>(it->second);
+      i += n;
+    }
+    bytes += all ? mapped : t;
+  }
+  tokens = {utf8_lossy(bytes)};
+}
+
+// ByteFallback: runs of <0xNN> tokens become their bytes when those are valid UTF-8, else one U+FFFD
+// per byte token.
+void decode_byte_fallback(std::vector<std::string>& tokens) {
+  std::vector<std::string> out;
+  std::string pending;  // consecutive <0xNN> bytes
+  size_t n_pending = 0;
+  auto flush = [&] {
+    if (n_pending == 0) return;
+    if (utf8_invalid_offset(pending) == std::string_view::npos) {
+      out.push_back(pending);
+    } else {
+      for (size_t k = 0; k < n_pending; ++k) out.emplace_back("\xEF\xBF\xBD");
+    }
+    pending.clear();
+    n_pending = 0;
+  };
+  for (auto& t : tokens) {
+    if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) &&
+        std::isxdigit(static_cast<unsigned char>(t[4]))) {
+      pending += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
+      ++n_pending;
+    } else {
+      flush();
+      out.push_back(std::move(t));
+    }
+  }
+  flush();
+  tokens = std::move(out);
+}
+
+}  // namespace
 
 Decoder parse_decoder(const json& j, const std::string& where) {
   if (j.is_null()) return {};
@@ -411,23 +474,7 @@ Decoder parse_decoder(const json& j, const std::string& where) {
     };
   }
   if (type == "ByteLevel") {
-    return [](std::vector<std::string>& tokens) {
-      const auto& inverse = byte_level_inverse();
-      std::string bytes;
-      for (const auto& t : tokens) {
-        std::string mapped;
-        bool all = true;
-        for (size_t i = 0; i < t.size() && all;) {
-          const size_t n = utf8_length(static_cast<unsigned char>(t[i]));
-          auto it = inverse.find(t.substr(i, n));
-          if (it == inverse.end()) all = false;
-          else mapped += static_cast<char>(it->second);
-          i += n;
-        }
-        bytes += all ? mapped : t;
-      }
-      tokens = {utf8_lossy(bytes)};
-    };
+    return decode_byte_level;
   }
   if (type == "Metaspace") {
     const std::string rep = str_field(j, "replacement", w, "\xE2\x96\x81");
@@ -446,33 +493,7 @@ Decoder parse_decoder(const json& j, const std::string& where) {
     };
   }
   if (type == "ByteFallback") {
-    return [](std::vector<std::string>& tokens) {
-      std::vector<std::string> out;
-      std::string pending;  // consecutive <0xNN> bytes
-      size_t n_pending = 0;
-      auto flush = [&] {
-        if (n_pending == 0) return;
-        if (utf8_invalid_offset(pending) == std::string_view::npos) {
-          out.push_back(pending);
-        } else {
-          for (size_t k = 0; k < n_pending; ++k) out.emplace_back("\xEF\xBF\xBD");
-        }
-        pending.clear();
-        n_pending = 0;
-      };
-      for (auto& t : tokens) {
-        if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) &&
-            std::isxdigit(static_cast<unsigned char>(t[4]))) {
-          pending += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
-          ++n_pending;
-        } else {
-          flush();
-          out.push_back(std::move(t));
-        }
-      }
-      flush();
-      tokens = std::move(out);
-    };
+    return decode_byte_fallback;
   }
   if (type == "Fuse") {
     return [](std::vector<std::string>& tokens) {

@@ -64,7 +64,7 @@ const FactorRecord& find(const std::vector<FactorRecord>& recs, const std::strin
 TEST(AttentionEntropy, TileAccumulatedEqualsDense) {
   for (auto window : {std::optional<int64_t>{}, std::optional<int64_t>{9}}) {
     Problem p = make_problem(window);
-    auto obs = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{3}, HeadSlots({}, p.H), p.T});
+    auto obs = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{{3}, HeadSlots({}, p.H)}, p.T});
     ObserverSet set;
     set.add(obs);
     obs->begin_batch(full_rows(p));
@@ -84,7 +84,7 @@ TEST(AttentionEntropy, TileAccumulatedEqualsDense) {
 
 TEST(AttentionEntropy, PaddingAndUnrecordedRows) {
   Problem p = make_problem();
-  auto obs = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{3}, HeadSlots({2, 0}, p.H), p.T + 3});
+  auto obs = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{{3}, HeadSlots({2, 0}, p.H)}, p.T + 3});
   ObserverSet set;
   set.add(obs);
   BatchRows rows;
@@ -107,7 +107,7 @@ TEST(AttentionEntropy, PaddingAndUnrecordedRows) {
 // Two "ranks" each see half of the heads; their records, summed, equal the one-rank record.
 TEST(AttentionEntropy, TensorParallelRecordsCombineBySum) {
   Problem p = make_problem();
-  auto make = [&] { return std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{3}, HeadSlots({}, p.H), p.T}); };
+  auto make = [&] { return std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{{3}, HeadSlots({}, p.H)}, p.T}); };
   auto whole = make(), r0 = make(), r1 = make();
   ObserverSet s_whole, s0, s1;
   s_whole.add(whole);
@@ -128,7 +128,7 @@ TEST(LogitDistance, BucketMaxMeanCountEqualDense) {
   Problem p = make_problem(int64_t{13});
   const std::vector<int64_t> edges{0, 1, 4, 10, 11, 30};  // distances >= 30 are left out
   const HeadSlots heads({1, 3, 2}, p.H);
-  auto obs = std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{{3}, heads, edges});
+  auto obs = std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{{{3}, heads}, edges});
   ObserverSet set;
   set.add(obs);
   BatchRows rows = full_rows(p);
@@ -184,7 +184,7 @@ TEST(QueryLogits, ChosenRowsEqualDenseLogits) {
   EXPECT_EQ(chosen_queries(8, 4), (std::vector<int64_t>{3, 7}));
   Problem p = make_problem(int64_t{6});
   const HeadSlots heads({3, 0}, p.H);
-  auto obs = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{3}, heads, p.T, 10});
+  auto obs = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{{3}, heads}, p.T, 10});
   ObserverSet set;
   set.add(obs);
   BatchRows rows = full_rows(p);
@@ -295,8 +295,8 @@ namespace {
 // Two-branch kernels report a key in a far tile and a near tile, finite in exactly one of them; the
 // chosen-query row keeps the finite logit whatever the order, and the entropy counts it once.
 TEST(QueryLogits, KeyRepeatedAcrossTilesKeepsTheFiniteLogit) {
-  auto ql = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{0}, HeadSlots({}, 1), 4, 0});
-  auto ent = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{0}, HeadSlots({}, 1), 4});
+  auto ql = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{{0}, HeadSlots({}, 1)}, 4, 0});
+  auto ent = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{{0}, HeadSlots({}, 1)}, 4});
   BatchRows rows;
   rows.sequence = {0};
   rows.length = {4};

@@ -49,9 +49,9 @@ TEST(FactorObserversUnderVariants, EqualTheDenseRuleReference) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.label);
     auto variant = c.make();
-    auto ent = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{2}, HeadSlots({}, H), T});
-    auto ql = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{2}, HeadSlots({}, H), T, 20});
-    auto ld = std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{{2}, HeadSlots({}, H), edges});
+    auto ent = std::make_shared<AttentionEntropyObserver>(AttentionEntropyOptions{{{2}, HeadSlots({}, H)}, T});
+    auto ql = std::make_shared<QueryLogitsObserver>(QueryLogitsOptions{{{2}, HeadSlots({}, H)}, T, 20});
+    auto ld = std::make_shared<LogitDistanceObserver>(LogitDistanceOptions{{{2}, HeadSlots({}, H)}, edges});
     ObserverSet set;
     BatchRows rows{{0, 1}, {T, T}};
     for (const auto& o : std::vector<std::shared_ptr<FactorObserver>>{ent, ql, ld}) {

@@ -170,6 +170,17 @@ TEST_F(BadInput, UnknownKeyNamesFileLineAndValidKeys) {
   expect_failure(replace(yaml(), "block_size: 16", "block_sise: 16"), "did you mean \"block_size\"");
 }
 
+// A mistake in the task section does not hide one in another section: both are in one message.
+TEST_F(BadInput, ProblemsOfSeveralSectionsComeTogether) {
+  const std::string bad = replace(replace(replace(yaml(), "variant: vanilla", "variant: lamda"), "bucket: 16", "buckit: 16"),
+                                  "block_size: 16", "block_sise: 16");
+  for (const std::string expect : {"task.buckit", "did you mean \"bucket\"", "attention.block_sise"})
+    expect_failure(bad, expect);
+  // The task's problem and an unknown variant, with the rest of the spec clean.
+  const std::string two = replace(replace(yaml(), "variant: vanilla", "variant: lamda"), "bucket: 16", "buckit: 16");
+  for (const std::string expect : {"\"lamda\" is not a variant", "task.buckit"}) expect_failure(two, expect);
+}
+
 TEST_F(BadInput, WrongTypeNamesKey) {
   expect_failure(replace(yaml(), "max_length: 64", "max_length: lots"), "task.max_length");
 }
