@@ -10,24 +10,14 @@ namespace lminf::h5_internal {
 // ---- handles ----------------------------------------------------------------------------------
 
 herr_t close_id(hid_t id) {
-  switch (H5Iget_type(id)) {
-    case H5I_FILE:
-      return H5Fclose(id);
-    case H5I_GROUP:
-      return H5Gclose(id);
-    case H5I_DATASET:
-      return H5Dclose(id);
-    case H5I_DATASPACE:
-      return H5Sclose(id);
-    case H5I_DATATYPE:
-      return H5Tclose(id);
-    case H5I_ATTR:
-      return H5Aclose(id);
-    case H5I_GENPROP_LST:
-      return H5Pclose(id);
-    default:
-      return -1;  // invalid (e.g. closed with its file): nothing to do
-  }
+  using Close = herr_t (*)(hid_t);
+  static const std::pair<H5I_type_t, Close> closers[] = {
+      {H5I_FILE, H5Fclose},     {H5I_GROUP, H5Gclose},    {H5I_DATASET, H5Dclose},       {H5I_DATASPACE, H5Sclose},
+      {H5I_DATATYPE, H5Tclose}, {H5I_ATTR, H5Aclose},     {H5I_GENPROP_LST, H5Pclose}};
+  const H5I_type_t type = H5Iget_type(id);
+  for (const auto& [t, close] : closers)
+    if (t == type) return close(id);
+  return -1;  // invalid (e.g. closed with its file): nothing to do
 }
 
 

@@ -201,18 +201,31 @@ std::string unicode_lower(const std::string& s) {
 }
 
 
+// The steps of a Sequence (list `key`), each parsed by `parse`; empty steps (null) are dropped.
+template <class Fn, class Parse>
+std::vector<Fn> parse_parts(const json& j, const char* key, const std::string& where, Parse parse) {
+  const json list = j.value(key, json::array());
+  if (list.is_null()) return {};
+  if (!list.is_array()) fail(where, ": ", key, " must be a list");
+  std::vector<Fn> parts;
+  for (const auto& n : list) {
+    Fn f = parse(n);
+    if (f) parts.push_back(std::move(f));
+  }
+  return parts;
+}
+
 NormalizerInfo parse_normalizer(const json& j, const std::string& where) {
   if (j.is_null()) return {};
   const std::string type = str_field(j, "type", where);
   const std::string w = where + ": normalizer " + type;
   if (type == "Sequence") {
-    std::vector<Normalizer> parts;
     bool lossy = false;
-    for (const auto& n : j.value("normalizers", json::array())) {
+    const auto parts = parse_parts<Normalizer>(j, "normalizers", where, [&](const json& n) {
       auto p = parse_normalizer(n, where);
-      if (p.fn) parts.push_back(p.fn);
       lossy = lossy || p.lossy;
-    }
+      return p.fn;
+    });
     return {[parts](const std::string& s) {
               std::string x = s;
               for (const auto& p : parts) x = p(x);
@@ -326,13 +339,12 @@ PreTokenizerInfo parse_pre_tokenizer(const json& j, const std::string& where) {
   const std::string type = str_field(j, "type", where);
   const std::string w = where + ": pre_tokenizer " + type;
   if (type == "Sequence") {
-    std::vector<PreTokenizer> parts;
     bool byte_level = false;
-    for (const auto& n : j.value("pretokenizers", json::array())) {
+    const auto parts = parse_parts<PreTokenizer>(j, "pretokenizers", where, [&](const json& n) {
       auto p = parse_pre_tokenizer(n, where);
-      if (p.fn) parts.push_back(p.fn);
       byte_level = byte_level || p.byte_level;
-    }
+      return p.fn;
+    });
     return {[parts](std::vector<Piece>& pieces) {
               for (const auto& p : parts) p(pieces);
             },
@@ -464,11 +476,7 @@ Decoder parse_decoder(const json& j, const std::string& where) {
   const std::string type = str_field(j, "type", where);
   const std::string w = where + ": decoder " + type;
   if (type == "Sequence") {
-    std::vector<Decoder> parts;
-    for (const auto& n : j.value("decoders", json::array())) {
-      auto d = parse_decoder(n, where);
-      if (d) parts.push_back(d);
-    }
+    const auto parts = parse_parts<Decoder>(j, "decoders", where, [&](const json& n) { return parse_decoder(n, where); });
     return [parts](std::vector<std::string>& t) {
       for (const auto& p : parts) p(t);
     };
