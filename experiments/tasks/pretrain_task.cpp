@@ -22,7 +22,8 @@
 #include "framework/core/logging.h"
 #include "framework/core/progress.h"
 #include "experiments/data/token_data.h"
-#include "models/families/llama.h"
+#include "models/model_config_json.h"
+#include "models/model_families.h"
 
 namespace lminf {
 namespace {
@@ -103,7 +104,7 @@ void save_model_dir(const fs::path& dir, const ModelConfig& c, CausalLM& model,
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, t] : model.named_parameters()) tensors.emplace_back(name, t.detach().to(at::kFloat).contiguous());
   write_checkpoint(tmp, tensors, 1);
-  write_file_atomic(tmp / "config.json", c.to_json().dump(2) + "\n");
+  write_file_atomic(tmp / "config.json", model_config_to_json(c).dump(2) + "\n");
   if (extra) extra(tmp);
   const fs::path old = dir.parent_path() / ("." + dir.filename().string() + ".old-" + std::to_string(::getpid()));
   if (fs::exists(dir)) fs::rename(dir, old);
@@ -205,7 +206,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
   const PretrainSpec& s = spec_;
   const ModelConfig cfg = model_config_of(s);
-  cfg.validate("task.model");
+  validate_model_config(cfg, "task.model");
   const int rank = ctx.world.rank(), world = ctx.world.size();
   const int64_t local_batch = s.batch_size / world;
 
@@ -240,7 +241,8 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
     log_info("pretrain: resuming from ", resume_from.string(), " at step ", start_step);
   }
   Checkpoint ckpt = Checkpoint::open(init_dir);
-  LlamaModel model(ckpt, cfg, LoadOptions{});
+  std::unique_ptr<CausalLM> loaded = load_model(ckpt, cfg, LoadOptions{});
+  CausalLM& model = *loaded;
   fs::remove_all(scratch);
 
   std::vector<torch::Tensor> decay, no_decay;
@@ -282,7 +284,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   };
 
   const int64_t tokens_per_step = s.batch_size * (s.context - 1);
-  log_info("pretrain: ", cfg.n_params(), " parameters, ", sampler.documents(), " documents, context ", s.context,
+  log_info("pretrain: ", parameter_count(cfg), " parameters, ", sampler.documents(), " documents, context ", s.context,
            ", global batch ", s.batch_size, " (", local_batch, " per rank x ", world, "), steps ", start_step, "..", s.steps,
            ", precision ", s.precision);
   const auto t0 = std::chrono::steady_clock::now();
@@ -352,7 +354,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   save_model_dir(ctx.out_dir / "model", cfg, model);
   nlohmann::json res;
   res["task"] = "pretrain";
-  res["parameters"] = cfg.n_params();
+  res["parameters"] = parameter_count(cfg);
   res["steps"] = s.steps;
   res["resumed_from_step"] = start_step;
   res["tokens"] = (s.steps - start_step) * tokens_per_step;
