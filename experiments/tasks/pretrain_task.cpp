@@ -66,31 +66,20 @@ ModelConfig model_config_of(const PretrainSpec& s) {
   return c;
 }
 
-// GPT-2-style initialisation: N(0, 0.02) matrices, residual output projections scaled by
-// 1/sqrt(2 n_layer), norm weights 1.
+// GPT-2-style initialisation of the family's weight table: N(0, 0.02) matrices, residual output
+// projections scaled by 1/sqrt(2 n_layer), norm weights 1, biases 0.
 std::vector<std::pair<std::string, at::Tensor>> init_weights(const ModelConfig& c, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * double(c.n_layer));
-  auto normal = [&](std::vector<int64_t> shape, double sd) {
-    return at::normal(0.0, sd, shape, gen, at::TensorOptions().dtype(at::kFloat));
-  };
-  const int64_t h = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
   std::vector<std::pair<std::string, at::Tensor>> t;
-  t.emplace_back("model.embed_tokens.weight", normal({c.vocab_size, h}, std));
-  for (int64_t i = 0; i < c.n_layer; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    t.emplace_back(p + "input_layernorm.weight", at::ones({h}));
-    t.emplace_back(p + "self_attn.q_proj.weight", normal({c.n_head * D, h}, std));
-    t.emplace_back(p + "self_attn.k_proj.weight", normal({c.n_head_kv * D, h}, std));
-    t.emplace_back(p + "self_attn.v_proj.weight", normal({c.n_head_kv * D, h}, std));
-    t.emplace_back(p + "self_attn.o_proj.weight", normal({h, c.n_head * D}, out_std));
-    t.emplace_back(p + "post_attention_layernorm.weight", at::ones({h}));
-    t.emplace_back(p + "mlp.gate_proj.weight", normal({I, h}, std));
-    t.emplace_back(p + "mlp.up_proj.weight", normal({I, h}, std));
-    t.emplace_back(p + "mlp.down_proj.weight", normal({h, I}, out_std));
+  for (const WeightSpec& w : find_family(c.model_type, "task.model").weights(c)) {
+    if (w.init == Init::kNorm || w.init == Init::kBias) {
+      t.emplace_back(w.name, w.init == Init::kNorm ? at::ones(w.shape) : at::zeros(w.shape));
+      continue;
+    }
+    const double sd = w.init == Init::kOutput ? out_std : std;
+    t.emplace_back(w.name, at::normal(0.0, sd, w.shape, gen, at::TensorOptions().dtype(at::kFloat)));
   }
-  t.emplace_back("model.norm.weight", at::ones({h}));
-  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", normal({c.vocab_size, h}, std));
   return t;
 }
 

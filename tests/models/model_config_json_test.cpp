@@ -5,6 +5,7 @@
 #include "framework/core/error.h"
 #include "framework/transformer/model_config.h"
 #include "models/model_config_json.h"
+#include "support/test_support.h"
 
 namespace lminf {
 namespace {
@@ -71,6 +72,13 @@ TEST(ModelConfig, MissingFolderAndFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos);
   }
+}
+
+// The embedded model's config.json was written by the pretrain task: reading and writing it again gives
+// the same bytes (the writer's keys and value types are unchanged).
+TEST(ModelConfig, WritesTheEmbeddedModelsConfigByteForByte) {
+  const std::filesystem::path file = lminf::testing::source_dir() / "embedded" / "lminf-info-1m" / "config.json";
+  EXPECT_EQ(model_config_to_json(load_model_config(file)).dump(2) + "\n", lminf::testing::read_text(file));
 }
 
 }  // namespace
