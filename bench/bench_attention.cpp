@@ -34,6 +34,7 @@
 #include "attention/registry.h"
 #include "framework/core/threads.h"
 #include "models/causal_lm.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -348,10 +349,10 @@ int main(int argc, char** argv) {
   fs::create_directories(tmp);
   ModelConfig cfg = llama_preset(quick ? "tiny" : "llama-110m");
   write_random_llama(tmp / "random", cfg, 0);
-  cfg = ModelConfig::from_file(tmp / "random");
+  cfg = load_model_config(tmp / "random");
   auto model = load_model(tmp / "random", cfg, LoadOptions{});
   std::printf("\n## random %s model (%lld parameters, float32), prefill of T tokens\n", quick ? "tiny" : "110M",
-              static_cast<long long>(cfg.n_params()));
+              static_cast<long long>(parameter_count(cfg)));
   std::printf("| T | variant | time (s) | tokens/s | peak (MiB) |\n|---|---|---|---|---|\n");
   for (int64_t T : model_lengths) {
     at::Tensor ids = at::randint(3, cfg.vocab_size, {1, T}, at::kLong);

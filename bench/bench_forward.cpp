@@ -16,6 +16,7 @@
 #include "attention/registry.h"
 #include "framework/core/threads.h"
 #include "models/causal_lm.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -97,7 +98,7 @@ int main(int argc, char** argv) {
     std::printf("threads=%d  torch::mm peak (%s): float32 %.1f GFLOP/s, bfloat16 %.1f GFLOP/s\n", th,
                 quick ? "256^3" : "1024^3", peak32, peak16);
     for (const auto& m : models) {
-      ModelConfig cfg = ModelConfig::from_file(m.dir);
+      ModelConfig cfg = load_model_config(m.dir);
       for (at::ScalarType dt : dtypes) {
         LoadOptions lo;
         lo.dtype = dt;

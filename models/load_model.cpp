@@ -1,9 +1,8 @@
+// load_model through the families table, and the run dtypes.
 #include "framework/io/checkpoint.h"
 #include "framework/core/error.h"
 #include "models/causal_lm.h"
-#include "models/families/gptj.h"
-#include "models/families/llama.h"
-#include "models/families/mpt.h"
+#include "models/model_families.h"
 
 namespace lminf {
 
@@ -14,13 +13,7 @@ std::unique_ptr<CausalLM> load_model(const std::filesystem::path& dir, const Mod
 }
 
 std::unique_ptr<CausalLM> load_model(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts) {
-  if (config.model_type == "llama" || config.model_type == "mistral") {
-    return std::make_unique<LlamaModel>(ckpt, config, opts);
-  }
-  if (config.model_type == "mpt") return std::make_unique<MptModel>(ckpt, config, opts);
-  if (config.model_type == "gptj") return std::make_unique<GptjModel>(ckpt, config, opts);
-  fail(ckpt.dir().string(), "/config.json: model_type \"", config.model_type,
-       "\" is not supported (supported: llama, mistral, mpt, gptj)");
+  return find_family(config.model_type, (ckpt.dir() / "config.json").string()).load(ckpt, config, opts);
 }
 
 at::ScalarType parse_dtype(const std::string& name, const std::string& key) {

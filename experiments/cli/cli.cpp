@@ -20,6 +20,7 @@
 #include "framework/core/utf8.h"
 #include "framework/core/version.h"
 #include "models/generate.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 #include "parallel/communicator.h"
 #include "parallel/mpi_communicator.h"
@@ -146,9 +147,13 @@ int cmd_tasks(const Args&) {
 
 int cmd_random_model(const Args& a) {
   a.allow({"seed", "shards", "storage", "family"}, "random-model");
-  if (a.positional.size() != 3)
-    fail("usage: lminf random-model PRESET DIR [--family llama|mpt|gptj] [--seed N] [--shards N] [--storage float32|bfloat16]");
-  const std::string family = a.get("family", "llama");
+  if (a.positional.size() != 3) {
+    std::string families;
+    for (const std::string& f : family_names()) families += (families.empty() ? "" : "|") + f;
+    fail("usage: lminf random-model PRESET DIR [--family ", families,
+         "] [--seed N] [--shards N] [--storage float32|bfloat16]");
+  }
+  const std::string family = a.get("family", family_names().front());
   ModelConfig c = family_preset(a.positional[1], family);
   const std::string storage = a.get("storage", "float32");
   at::ScalarType st = storage == "bfloat16" ? at::kBFloat16 : storage == "float32" ? at::kFloat : at::kHalf;
@@ -156,7 +161,7 @@ int cmd_random_model(const Args& a) {
     fail("--storage: \"", storage, "\" (use float32, bfloat16 or float16)");
   write_random_model(a.positional[2], c, static_cast<uint64_t>(a.get_int("seed", 0)),
                      static_cast<int>(a.get_int("shards", 1)), st);
-  std::cerr << "wrote a random " << a.positional[1] << " " << family << " (" << c.n_params() << " parameters) to "
+  std::cerr << "wrote a random " << a.positional[1] << " " << family << " (" << parameter_count(c) << " parameters) to "
             << a.positional[2] << "\n";
   return 0;
 }
@@ -188,7 +193,7 @@ int cmd_generate(const Args& a) {
   if (a.positional.size() != 2)
     fail("usage: lminf generate MODEL_DIR [--prompt \"1 450 ...\"] [--max-new-tokens N] [--sample] [--temperature T] "
          "[--top-k K] [--top-p P] [--seed S] [--dtype float32|bfloat16] [--stop-at-eos]");
-  ModelConfig c = ModelConfig::from_file(a.positional[1]);
+  ModelConfig c = load_model_config(a.positional[1]);
   LoadOptions lo;
   lo.dtype = parse_dtype(a.get("dtype", "float32"), "--dtype");
   auto model = load_model(a.positional[1], c, lo);
@@ -228,7 +233,7 @@ int cmd_tokenize(const Args& a) {
   const std::filesystem::path dir = a.positional[1];
   auto tok = load_tokenizer(dir);
   if (std::filesystem::is_directory(dir) && std::filesystem::exists(dir / "config.json"))
-    check_tokenizer_fits(*tok, ModelConfig::from_file(dir), dir.string());
+    check_tokenizer_fits(*tok, load_model_config(dir), dir.string());
   const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   if (a.has("decode")) {
     std::cout << tok->decode(parse_ids(input, "stdin"), a.has("no-special-tokens"));

@@ -11,6 +11,7 @@
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
 #include "framework/text/tokenizer.h"
+#include "models/model_config_json.h"
 #include "parallel/device.h"
 #include "parallel/shard.h"
 
@@ -183,7 +184,7 @@ void check_model_task(YAML::Node root, LoadedExperiment& exp, Problems& problems
     fail(location(root["model"], exp.source, "model"), "model.path: required by task ", exp.task->name(),
          " (set model.path to a Hugging Face model folder)");
   try {
-    exp.model_config = ModelConfig::from_file(spec.model.path);
+    exp.model_config = load_model_config(spec.model.path);
   } catch (const Error& e) {
     fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
   }

@@ -24,6 +24,7 @@
 #include "framework/text/tokenizer.h"
 #include "framework/core/version.h"
 #include "models/causal_lm.h"
+#include "models/model_families.h"
 #include "parallel/device.h"
 #include "parallel/process_grid.h"
 #include "parallel/shard.h"
@@ -105,7 +106,7 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
     bytes_read = static_cast<int64_t>(ckpt.bytes_read());
   }
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", exp.model_config.n_params(),
+  log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", parameter_count(exp.model_config),
            " parameters, ", model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on rank 0, loaded in ",
            load_s, " s");
   const at::Tensor loaded = gather_rank_memory(world, model->weight_bytes(), bytes_read);

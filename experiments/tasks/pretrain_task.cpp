@@ -22,7 +22,8 @@
 #include "framework/core/logging.h"
 #include "framework/core/progress.h"
 #include "experiments/data/token_data.h"
-#include "models/families/llama.h"
+#include "models/model_config_json.h"
+#include "models/model_families.h"
 
 namespace lminf {
 namespace {
@@ -65,31 +66,20 @@ ModelConfig model_config_of(const PretrainSpec& s) {
   return c;
 }
 
-// GPT-2-style initialisation: N(0, 0.02) matrices, residual output projections scaled by
-// 1/sqrt(2 n_layer), norm weights 1.
+// GPT-2-style initialisation of the family's weight table: N(0, 0.02) matrices, residual output
+// projections scaled by 1/sqrt(2 n_layer), norm weights 1, biases 0.
 std::vector<std::pair<std::string, at::Tensor>> init_weights(const ModelConfig& c, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * double(c.n_layer));
-  auto normal = [&](std::vector<int64_t> shape, double sd) {
-    return at::normal(0.0, sd, shape, gen, at::TensorOptions().dtype(at::kFloat));
-  };
-  const int64_t h = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
   std::vector<std::pair<std::string, at::Tensor>> t;
-  t.emplace_back("model.embed_tokens.weight", normal({c.vocab_size, h}, std));
-  for (int64_t i = 0; i < c.n_layer; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    t.emplace_back(p + "input_layernorm.weight", at::ones({h}));
-    t.emplace_back(p + "self_attn.q_proj.weight", normal({c.n_head * D, h}, std));
-    t.emplace_back(p + "self_attn.k_proj.weight", normal({c.n_head_kv * D, h}, std));
-    t.emplace_back(p + "self_attn.v_proj.weight", normal({c.n_head_kv * D, h}, std));
-    t.emplace_back(p + "self_attn.o_proj.weight", normal({h, c.n_head * D}, out_std));
-    t.emplace_back(p + "post_attention_layernorm.weight", at::ones({h}));
-    t.emplace_back(p + "mlp.gate_proj.weight", normal({I, h}, std));
-    t.emplace_back(p + "mlp.up_proj.weight", normal({I, h}, std));
-    t.emplace_back(p + "mlp.down_proj.weight", normal({h, I}, out_std));
+  for (const WeightSpec& w : find_family(c.model_type, "task.model").weights(c)) {
+    if (w.init == Init::kNorm || w.init == Init::kBias) {
+      t.emplace_back(w.name, w.init == Init::kNorm ? at::ones(w.shape) : at::zeros(w.shape));
+      continue;
+    }
+    const double sd = w.init == Init::kOutput ? out_std : std;
+    t.emplace_back(w.name, at::normal(0.0, sd, w.shape, gen, at::TensorOptions().dtype(at::kFloat)));
   }
-  t.emplace_back("model.norm.weight", at::ones({h}));
-  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", normal({c.vocab_size, h}, std));
   return t;
 }
 
@@ -103,7 +93,7 @@ void save_model_dir(const fs::path& dir, const ModelConfig& c, CausalLM& model,
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (auto& [name, t] : model.named_parameters()) tensors.emplace_back(name, t.detach().to(at::kFloat).contiguous());
   write_checkpoint(tmp, tensors, 1);
-  write_file_atomic(tmp / "config.json", c.to_json().dump(2) + "\n");
+  write_file_atomic(tmp / "config.json", model_config_to_json(c).dump(2) + "\n");
   if (extra) extra(tmp);
   const fs::path old = dir.parent_path() / ("." + dir.filename().string() + ".old-" + std::to_string(::getpid()));
   if (fs::exists(dir)) fs::rename(dir, old);
@@ -205,7 +195,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
   const PretrainSpec& s = spec_;
   const ModelConfig cfg = model_config_of(s);
-  cfg.validate("task.model");
+  validate_model_config(cfg, "task.model");
   const int rank = ctx.world.rank(), world = ctx.world.size();
   const int64_t local_batch = s.batch_size / world;
 
@@ -240,7 +230,8 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
     log_info("pretrain: resuming from ", resume_from.string(), " at step ", start_step);
   }
   Checkpoint ckpt = Checkpoint::open(init_dir);
-  LlamaModel model(ckpt, cfg, LoadOptions{});
+  std::unique_ptr<CausalLM> loaded = load_model(ckpt, cfg, LoadOptions{});
+  CausalLM& model = *loaded;
   fs::remove_all(scratch);
 
   std::vector<torch::Tensor> decay, no_decay;
@@ -282,7 +273,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   };
 
   const int64_t tokens_per_step = s.batch_size * (s.context - 1);
-  log_info("pretrain: ", cfg.n_params(), " parameters, ", sampler.documents(), " documents, context ", s.context,
+  log_info("pretrain: ", parameter_count(cfg), " parameters, ", sampler.documents(), " documents, context ", s.context,
            ", global batch ", s.batch_size, " (", local_batch, " per rank x ", world, "), steps ", start_step, "..", s.steps,
            ", precision ", s.precision);
   const auto t0 = std::chrono::steady_clock::now();
@@ -352,7 +343,7 @@ void PretrainTask::run_producer(ProducerContext& ctx) {
   save_model_dir(ctx.out_dir / "model", cfg, model);
   nlohmann::json res;
   res["task"] = "pretrain";
-  res["parameters"] = cfg.n_params();
+  res["parameters"] = parameter_count(cfg);
   res["steps"] = s.steps;
   res["resumed_from_step"] = start_step;
   res["tokens"] = (s.steps - start_step) * tokens_per_step;

@@ -1,5 +1,6 @@
-// A Hugging Face config.json read into a typed model config. Unsupported values are errors that
-// name config.json and the key, before any weight is read.
+// The family-neutral model config: the shapes and options every family maps its own config.json keys
+// onto (the families, their keys and their checks live in models/: models/model_config_json.h reads
+// and writes config.json, models/model_families.h validates), and HF `rope_scaling`.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string model_type;  // llama | mistral | mpt | gptj
+  std::string model_type;  // a model_type of one family of models/model_families.cpp
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
   int64_t n_layer = 0;      // num_hidden_layers
@@ -56,8 +57,8 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;
   std::string torch_dtype;
 
-  // Family specifics (MPT, GPT-J); Llama and Mistral keep the defaults. Each family's own config.json
-  // keys are mapped onto the common names above (MPT d_model -> hidden_size, GPT-J n_embd -> ...).
+  // Architecture options a family sets (the defaults are Llama's); named by what they change, so the
+  // code that reads them (rope.h, alibi.h, the attention variants) need not know family names.
   int64_t rotary_dim = 0;          // GPT-J rotary_dim: rotated features per head; 0 = head_dim
   bool rope_interleaved = false;   // GPT-J: rotate_every_two (interleaved pairs) instead of rotate-half
   bool alibi = false;              // MPT attn_config.alibi: ALiBi biases instead of rotary embeddings
@@ -69,17 +70,15 @@ struct ModelConfig {
 
   std::filesystem::path source;  // the config.json it came from ("" when built in code)
 
-  // Reads DIR/config.json (or a config.json path) and validates it.
-  static ModelConfig from_file(const std::filesystem::path& dir_or_file);
-  static ModelConfig from_json(const nlohmann::json& j, const std::string& where);
-  nlohmann::json to_json() const;  // an HF-compatible config.json
-  // Checks internal consistency; throws naming `where` and the key.
-  void validate(const std::string& where) const;
+  // The family-neutral checks (every size > 0, kv heads dividing the query heads); throws naming
+  // `where` and the config.json key. The family's own checks: validate_model_config (models/).
+  void check_sizes(const std::string& where) const;
+  // Throws unless the rotated features per head are even and fit the head; `key` is the family's
+  // config.json name for them (head_dim, rotary_dim).
+  void check_rotary_dims(const std::string& where, const std::string& key) const;
 
   int64_t group_size() const { return n_head / n_head_kv; }  // query heads per key/value head
   int64_t rotary_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
-  bool layer_norm() const { return model_type == "mpt" || model_type == "gptj"; }  // LayerNorm, not RMSNorm
-  int64_t n_params() const;                                  // parameter count implied by the shapes
 };
 
 }  // namespace lminf

@@ -1,3 +1,4 @@
+// The shared base of the families (family_common.h).
 #include "models/families/family_common.h"
 
 #include "framework/core/error.h"
@@ -18,24 +19,69 @@ FamilyModel::FamilyModel(const ModelConfig& config, const LoadOptions& opts, int
   vocab_ = even_shard(config.vocab_size, rank, tp, "vocab_size");
 }
 
-at::Tensor WeightLoader::full(const std::string& name, std::vector<int64_t> shape) const {
-  ckpt.check_shape(name, shape);
-  return ckpt.load(name, dtype).to(device);
+Shard FamilyModel::share(Part part) const {
+  switch (part) {
+    case Part::kVocab: return vocab_;
+    case Part::kQHeads: return scaled(heads_.q, config_.head_dim);
+    case Part::kKvHeads: return scaled(heads_.kv, config_.head_dim);
+    case Part::kFfn: return ffn_;
+    case Part::kWhole: break;
+  }
+  LMINF_CHECK(false, "share() of a whole tensor");
+  return Shard{};
 }
 
-at::Tensor WeightLoader::slice(const std::string& name, std::vector<int64_t> shape, int64_t dim, Shard s) const {
-  ckpt.check_shape(name, shape);
-  if (s.start == 0 && s.length == shape[static_cast<size_t>(dim)]) return ckpt.load(name, dtype).to(device);
-  return ckpt.load_slice(name, dim, s.start, s.length, dtype).to(device);
+void FamilyModel::load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::vector<WeightSpec> weights) {
+  for (const WeightSpec& w : weights) {
+    LMINF_CHECK(w.slot, w.name, " has no slot");
+    ckpt.check_shape(w.name, w.shape);
+    const int64_t extent = w.shape[static_cast<size_t>(w.dim)];
+    const Shard s = w.part == Part::kWhole ? Shard{0, extent} : share(w.part);
+    if (w.blocks == 1 && s.start == 0 && s.length == extent) {
+      *w.slot = ckpt.load(w.name, dtype_).to(opts.device);
+      continue;
+    }
+    // Each block of `dim` (q, k, v of a fused projection) is cut to the same rows of its own.
+    const int64_t block = extent / w.blocks;
+    std::vector<at::Tensor> parts;
+    for (int64_t b = 0; b < w.blocks; ++b)
+      parts.push_back(ckpt.load_slice(w.name, w.dim, b * block + s.start, s.length, dtype_));
+    *w.slot = (parts.size() == 1 ? parts[0] : at::cat(parts, w.dim).contiguous()).to(opts.device);
+  }
+  weights_ = std::move(weights);
 }
 
-at::Tensor WeightLoader::optional_full(bool present, const std::string& name, std::vector<int64_t> shape) const {
-  return present ? full(name, std::move(shape)) : at::Tensor();
+std::vector<std::pair<std::string, at::Tensor>> FamilyModel::named_parameters() {
+  std::vector<std::pair<std::string, at::Tensor>> p;
+  for (const WeightSpec& w : weights_) p.emplace_back(w.name, *w.slot);
+  return p;
 }
 
-at::Tensor WeightLoader::optional_slice(bool present, const std::string& name, std::vector<int64_t> shape,
-                                        int64_t dim, Shard s) const {
-  return present ? slice(name, std::move(shape), dim, s) : at::Tensor();
+int64_t FamilyModel::weight_bytes() const {
+  int64_t n = 0;
+  for (const WeightSpec& w : weights_) n += w.slot->numel() * w.slot->element_size();
+  return n;
+}
+
+at::Tensor FamilyModel::logits(const at::Tensor& hidden) {
+  at::Tensor local = at::linear(hidden, head_w_, head_b_).to(at::kFloat);  // [B, T, V_local]
+  if (tp_->size() == 1) return local;
+  return tp_->all_gather(local.contiguous(), -1);
+}
+
+at::Tensor FamilyModel::token_nll(const at::Tensor& hidden, const at::Tensor& targets) {
+  const int64_t B = hidden.size(0), T = hidden.size(1), h = hidden.size(2);
+  at::Tensor flat = hidden.reshape({B * T, h});
+  at::Tensor tgt = targets.reshape({B * T}).to(hidden.device());
+  at::Tensor out = at::empty({B * T}, hidden.options().dtype(at::kFloat));
+  // Row chunks bound the [rows, V_local] logits (32000 x 1024 = 128 MiB float32).
+  const int64_t chunk = 1024;
+  for (int64_t s = 0; s < B * T; s += chunk) {
+    const int64_t n = std::min(chunk, B * T - s);
+    at::Tensor z = at::linear(flat.narrow(0, s, n), head_w_, head_b_);
+    out.narrow(0, s, n).copy_(vocab_parallel_nll(z, tgt.narrow(0, s, n), vocab_.start, *tp_));
+  }
+  return out.view({B, T});
 }
 
 void check_forward_args(const char* model, const at::Tensor& ids, const ForwardContext& ctx) {
@@ -81,32 +127,14 @@ at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const a
   return a.transpose(1, 2).reshape({B, T, Hl * D});
 }
 
-at::Tensor vocab_parallel_logits(const at::Tensor& hidden, const at::Tensor& w, const at::Tensor& b, Communicator& tp) {
-  at::Tensor local = at::linear(hidden, w, b).to(at::kFloat);  // [B, T, V_local]
-  if (tp.size() == 1) return local;
-  return tp.all_gather(local.contiguous(), -1);
-}
-
-at::Tensor vocab_parallel_token_nll(const at::Tensor& hidden, const at::Tensor& targets, const at::Tensor& w,
-                                    const at::Tensor& b, int64_t vocab_start, Communicator& tp) {
-  const int64_t B = hidden.size(0), T = hidden.size(1), h = hidden.size(2);
-  at::Tensor flat = hidden.reshape({B * T, h});
-  at::Tensor tgt = targets.reshape({B * T}).to(hidden.device());
-  at::Tensor out = at::empty({B * T}, hidden.options().dtype(at::kFloat));
-  const int64_t chunk = 1024;  // bounds the [rows, V_local] logits buffer
-  for (int64_t s = 0; s < B * T; s += chunk) {
-    const int64_t n = std::min(chunk, B * T - s);
-    at::Tensor z = at::linear(flat.narrow(0, s, n), w, b);
-    out.narrow(0, s, n).copy_(vocab_parallel_nll(z, tgt.narrow(0, s, n), vocab_start, tp));
-  }
-  return out.view({B, T});
-}
-
-int64_t tensor_bytes(const std::vector<const at::Tensor*>& tensors) {
-  int64_t n = 0;
-  for (const at::Tensor* t : tensors)
-    if (t->defined()) n += t->numel() * t->element_size();
-  return n;
+ModelConfig layer_norm_preset(ModelConfig sized, const std::string& model_type) {
+  ModelConfig c = std::move(sized);
+  c.model_type = model_type;
+  c.n_head_kv = c.n_head;
+  c.head_dim = c.hidden_size / c.n_head;
+  c.intermediate_size = 4 * c.hidden_size;
+  c.layer_norm_eps = 1e-5;
+  return c;
 }
 
 }  // namespace lminf

@@ -1,35 +1,52 @@
 // Pieces the model families (Llama, MPT, GPT-J) share: the tensor-parallel split of heads, MLP rows
-// and vocabulary, reading (sliced) weights with their full shapes checked against config.json, one
-// layer's attention through the variant and the KV cache, and the vocab-parallel head (logits
-// gathered; NLL in row chunks without gathering).
+// and vocabulary; reading this rank's share of every tensor of the family's weight table (full
+// shapes checked against config.json); the parameters and their bytes from that table; one layer's
+// attention through the variant and the KV cache; and the vocab-parallel head (logits gathered, NLL
+// in row chunks without gathering).
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attention/attention_variant.h"
 #include "framework/io/checkpoint.h"
 #include "framework/transformer/kv_cache.h"
 #include "models/causal_lm.h"
+#include "models/model_family.h"
 #include "parallel/communicator.h"
 #include "parallel/shard.h"
 
 namespace lminf {
 
-// What every family holds beside its weights: the config, the run dtype, the tensor-parallel group
-// and this rank's part of the model split over it.
+// What every family holds beside its weights: the config, the run dtype, the tensor-parallel group,
+// this rank's part of the model split over it, and the weight table (the family's WeightSpecs bound
+// to its members) from which the parameters and their bytes follow. A family's class adds its
+// members, fills them with load_weights, sets the head and implements forward().
 class FamilyModel : public CausalLM {
  public:
+  FamilyModel(const FamilyModel&) = delete;  // weights_ points into the object itself
+  FamilyModel& operator=(const FamilyModel&) = delete;
+
   const ModelConfig& config() const override { return config_; }
   at::ScalarType dtype() const override { return dtype_; }
+  at::Device device() const override { return head_w_.device(); }
+  at::Tensor logits(const at::Tensor& hidden) override;
+  at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& targets) override;
+  // The table's tensors in its order (a tied head is the embedding and is not listed again).
+  std::vector<std::pair<std::string, at::Tensor>> named_parameters() override;
+  int64_t weight_bytes() const override;
 
  protected:
   // Throws (naming config.source) when the model cannot split over opts.tp's size. n_head_kv:
   // config.n_head_kv for grouped-query families, config.n_head for families without kv groups.
   FamilyModel(const ModelConfig& config, const LoadOptions& opts, int64_t n_head_kv);
+
+  // Reads this rank's share of every tensor of `weights` into its slot, on opts.device.
+  void load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::vector<WeightSpec> weights);
 
   ModelConfig config_;
   at::ScalarType dtype_;
@@ -38,25 +55,57 @@ class FamilyModel : public CausalLM {
   HeadShard heads_;          // this rank's query and kv heads
   Shard ffn_;                // intermediate rows; need not split evenly (172 over 8 ranks: 22 or 21 rows)
   Shard vocab_;              // rows of the embedding and the head (vocab-parallel)
+  at::Tensor head_w_;        // [V_local, hidden]: set by the family (the embedding when tied)
+  at::Tensor head_b_;        // [V_local] or undefined
+
+ private:
+  Shard share(Part part) const;  // this rank's rows of a tensor cut by `part`
+  std::vector<WeightSpec> weights_;
 };
 
 // A head shard as a shard of rows of k features per head (k = head_dim: rows of q/k/v projections).
 inline Shard scaled(Shard s, int64_t k) { return Shard{s.start * k, s.length * k}; }
 
-// Reads `name`, checking its full shape, and keeps rows (dim 0, column-parallel) or columns (dim 1,
-// row-parallel) of one shard.
-struct WeightLoader {
-  Checkpoint& ckpt;
-  at::ScalarType dtype;
-  at::Device device = at::kCPU;  // read on the CPU (memory-mapped), then moved (model.device)
+// Rows of a weight table: a replicated tensor, or one cut along its rows (dim 0, column-parallel) or
+// columns (dim 1, row-parallel) to the rank's `part`.
+inline WeightSpec whole(std::string name, std::vector<int64_t> shape, Init init, at::Tensor& slot) {
+  return WeightSpec{std::move(name), std::move(shape), init, Part::kWhole, 0, 1, &slot};
+}
+inline WeightSpec rows(std::string name, std::vector<int64_t> shape, Init init, Part part, at::Tensor& slot) {
+  return WeightSpec{std::move(name), std::move(shape), init, part, 0, 1, &slot};
+}
+inline WeightSpec cols(std::string name, std::vector<int64_t> shape, Init init, Part part, at::Tensor& slot) {
+  return WeightSpec{std::move(name), std::move(shape), init, part, 1, 1, &slot};
+}
 
-  at::Tensor full(const std::string& name, std::vector<int64_t> shape) const;
-  at::Tensor slice(const std::string& name, std::vector<int64_t> shape, int64_t dim, Shard s) const;
-  // Undefined when !present.
-  at::Tensor optional_full(bool present, const std::string& name, std::vector<int64_t> shape) const;
-  at::Tensor optional_slice(bool present, const std::string& name, std::vector<int64_t> shape, int64_t dim,
-                            Shard s) const;
-};
+// Sizes `layers` to n and calls add(prefix, layer) for each, with the prefix "<stem>N." of layer N's
+// tensor names.
+template <class Layer, class F>
+void for_each_layer(std::vector<Layer>& layers, int64_t n, const std::string& stem, F&& add) {
+  layers.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) add(stem + std::to_string(i) + ".", layers[static_cast<size_t>(i)]);
+}
+
+// The table of `layout` (a family's function binding its WeightSpecs to the members of a W) without
+// the slots: the family record's `weights`, so that the loader and the record share one table.
+template <class W, std::vector<WeightSpec> (*layout)(const ModelConfig&, W&)>
+std::vector<WeightSpec> unbound_weights(const ModelConfig& c) {
+  W scratch;
+  std::vector<WeightSpec> table = layout(c, scratch);
+  for (WeightSpec& w : table) w.slot = nullptr;
+  return table;
+}
+
+// The family record's `load`: a Model built from (ckpt, config, opts).
+template <class Model>
+std::unique_ptr<CausalLM> load_as(Checkpoint& ckpt, const ModelConfig& c, const LoadOptions& opts) {
+  return std::make_unique<Model>(ckpt, c, opts);
+}
+
+// The sizes of a preset (a Llama config) for a family of `model_type` without kv groups or a
+// Llama-sized MLP: one kv head per query head, head_dim = hidden / heads, intermediate 4 x hidden,
+// LayerNorm epsilon 1e-5.
+ModelConfig layer_norm_preset(ModelConfig sized, const std::string& model_type);
 
 // Checks the arguments of `model`'s forward(): an attention variant and ids [B, T].
 void check_forward_args(const char* model, const at::Tensor& ids, const ForwardContext& ctx);
@@ -79,16 +128,5 @@ struct LayerAttention {
 // kQuery/kKey/kAttnOut to the observers. Returns [B, T, H_local * D].
 at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, KVCache* cache,
                                const ForwardContext& ctx, const LayerAttention& la);
-
-// Full-vocabulary logits [B, T, V] float32 of hidden [B, T, hidden] with the vocab-split head
-// w [V_local, hidden] and bias b [V_local] (or undefined), gathered over `tp`.
-at::Tensor vocab_parallel_logits(const at::Tensor& hidden, const at::Tensor& w, const at::Tensor& b, Communicator& tp);
-// Per-token NLL [B, T] float32 of targets ([B, T] int64, moved to hidden's device) under the same
-// head, in row chunks of 1024 (they bound the [rows, V_local] logits: 32000 x 1024 = 128 MiB float32).
-at::Tensor vocab_parallel_token_nll(const at::Tensor& hidden, const at::Tensor& targets, const at::Tensor& w,
-                                    const at::Tensor& b, int64_t vocab_start, Communicator& tp);
-
-// Sum of the bytes of the defined tensors.
-int64_t tensor_bytes(const std::vector<const at::Tensor*>& tensors);
 
 }  // namespace lminf

@@ -1,49 +1,148 @@
-#include "models/families/llama.h"
-
+// The Llama family (model_type llama, mistral): RMSNorm, rotary embeddings (rotate-half, HF
+// rope_scaling), grouped-query attention through a pluggable AttentionVariant, SwiGLU MLP, tied or
+// untied head. Tensor-parallel: heads, MLP columns and the vocabulary split Megatron-style. This file
+// is all the family knows: its config.json keys, its tensors, its model and its record.
 #include "framework/core/error.h"
+#include "framework/transformer/config_json.h"
+#include "framework/transformer/rope.h"
+#include "models/families/families.h"
 #include "models/families/family_common.h"
 #include "parallel/parallel_layers.h"
 
 namespace lminf {
+namespace {
+using nlohmann::json;
 
-LlamaModel::LlamaModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts)
-    : FamilyModel(config, opts, config.n_head_kv), rope_(RotaryEmbedding::for_model(config)) {
-  const int64_t h = config.hidden_size, D = config.head_dim, I = config.intermediate_size, V = config.vocab_size;
-  const int64_t q_out = config.n_head * D, kv_out = config.n_head_kv * D;
-  const Shard qs = scaled(heads_.q, D), kvs = scaled(heads_.kv, D);
-  WeightLoader ld{ckpt, dtype_, opts.device};
+// ---- config.json: the HF LlamaConfig / MistralConfig keys ----------------------------------------
 
-  embed_ = ld.slice("model.embed_tokens.weight", {V, h}, 0, vocab_);
-  norm_ = ld.full("model.norm.weight", {h});
-  if (config.tie_word_embeddings || !ckpt.has("lm_head.weight")) {
-    if (!config.tie_word_embeddings)
-      fail(ckpt.dir().string(), ": no lm_head.weight and config.json has tie_word_embeddings=false");
-    lm_head_ = embed_;
-  } else {
-    lm_head_ = ld.slice("lm_head.weight", {V, h}, 0, vocab_);
-  }
-  layers_.resize(static_cast<size_t>(config.n_layer));
-  for (int64_t i = 0; i < config.n_layer; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    LlamaLayer& L = layers_[static_cast<size_t>(i)];
-    L.attn_norm = ld.full(p + "input_layernorm.weight", {h});
-    L.wq = ld.slice(p + "self_attn.q_proj.weight", {q_out, h}, 0, qs);
-    L.wk = ld.slice(p + "self_attn.k_proj.weight", {kv_out, h}, 0, kvs);
-    L.wv = ld.slice(p + "self_attn.v_proj.weight", {kv_out, h}, 0, kvs);
-    L.wo = ld.slice(p + "self_attn.o_proj.weight", {h, q_out}, 1, qs);
-    L.bq = ld.optional_slice(config.attention_bias, p + "self_attn.q_proj.bias", {q_out}, 0, qs);
-    L.bk = ld.optional_slice(config.attention_bias, p + "self_attn.k_proj.bias", {kv_out}, 0, kvs);
-    L.bv = ld.optional_slice(config.attention_bias, p + "self_attn.v_proj.bias", {kv_out}, 0, kvs);
-    L.bo = ld.optional_full(config.attention_bias, p + "self_attn.o_proj.bias", {h});
-    L.mlp_norm = ld.full(p + "post_attention_layernorm.weight", {h});
-    L.w_gate = ld.slice(p + "mlp.gate_proj.weight", {I, h}, 0, ffn_);
-    L.w_up = ld.slice(p + "mlp.up_proj.weight", {I, h}, 0, ffn_);
-    L.w_down = ld.slice(p + "mlp.down_proj.weight", {h, I}, 1, ffn_);
-    L.b_gate = ld.optional_slice(config.mlp_bias, p + "mlp.gate_proj.bias", {I}, 0, ffn_);
-    L.b_up = ld.optional_slice(config.mlp_bias, p + "mlp.up_proj.bias", {I}, 0, ffn_);
-    L.b_down = ld.optional_full(config.mlp_bias, p + "mlp.down_proj.bias", {h});
-  }
+// The sizes Llama requires, and the keys it reads with defaults: one ModelConfig member each.
+const std::vector<ConfigKey> kLlamaSizes = {
+    {"hidden_size", &ModelConfig::hidden_size, true},
+    {"intermediate_size", &ModelConfig::intermediate_size, true},
+    {"num_hidden_layers", &ModelConfig::n_layer, true},
+    {"num_attention_heads", &ModelConfig::n_head, true},
+    {"vocab_size", &ModelConfig::vocab_size, true},
+};
+const std::vector<ConfigKey> kLlamaOptions = {
+    {"num_key_value_heads", &ModelConfig::n_head_kv},  // defaults below: n_head
+    {"head_dim", &ModelConfig::head_dim},              // hidden_size / n_head
+    {"max_position_embeddings", &ModelConfig::max_position_embeddings},
+    {"rms_norm_eps", &ModelConfig::rms_norm_eps},
+    {"rope_theta", &ModelConfig::rope_theta},
+    {"tie_word_embeddings", &ModelConfig::tie_word_embeddings},
+    {"attention_bias", &ModelConfig::attention_bias},
+    {"mlp_bias", &ModelConfig::mlp_bias},
+    {"hidden_act", &ModelConfig::hidden_act},
+};
+
+ModelConfig llama_from_json(const json& j, const std::string& where) {
+  ModelConfig c;
+  read_keys(j, kLlamaSizes, where, c);
+  c.n_head_kv = c.n_head;
+  c.head_dim = c.n_head > 0 ? c.hidden_size / c.n_head : 0;
+  read_keys(j, kLlamaOptions, where, c);
+  if (j.contains("rope_scaling")) c.rope_scaling = RopeScaling::from_json(j["rope_scaling"], where);
+  if (j.contains("sliding_window") && !j["sliding_window"].is_null())
+    c.sliding_window = j["sliding_window"].get<int64_t>();
+  return c;
 }
+
+json llama_to_json(const ModelConfig& c) {
+  json j;
+  j["architectures"] = {c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"};
+  write_keys(c, kLlamaSizes, j);
+  write_keys(c, kLlamaOptions, j);
+  j["rope_scaling"] = c.rope_scaling.to_json();
+  j["sliding_window"] = c.sliding_window ? json(*c.sliding_window) : json(nullptr);
+  return j;
+}
+
+void llama_validate(const ModelConfig& c, const std::string& where) {
+  c.check_rotary_dims(where, "head_dim");
+  if (c.hidden_act != "silu")
+    fail(where, ": hidden_act \"", c.hidden_act, "\" is not supported for ", c.model_type, " (supported: silu)");
+  if (c.rms_norm_eps <= 0) fail(where, ": rms_norm_eps must be > 0");
+  if (c.rope_theta <= 1.0) fail(where, ": rope_theta must be > 1, got ", c.rope_theta);
+  if (c.sliding_window && *c.sliding_window <= 0) fail(where, ": sliding_window must be > 0 or null");
+}
+
+// The presets are Llama models.
+ModelConfig as_llama(ModelConfig sized) { return sized; }
+
+// ---- weights and model ----------------------------------------------------------------------
+
+struct LlamaLayer {
+  at::Tensor attn_norm;              // [hidden]
+  at::Tensor wq, wk, wv;             // [H_local*D, hidden], [Hkv_local*D, hidden] (column-parallel)
+  at::Tensor bq, bk, bv;             // [H_local*D] ... or undefined (attention_bias)
+  at::Tensor wo;                     // [hidden, H_local*D] (row-parallel)
+  at::Tensor bo;                     // [hidden] or undefined
+  at::Tensor mlp_norm;               // [hidden]
+  at::Tensor w_gate, w_up;           // [I_local, hidden] (column-parallel; I_local = I/tp, +1 on the first I%tp ranks)
+  at::Tensor b_gate, b_up;           // [I_local] or undefined (mlp_bias)
+  at::Tensor w_down;                 // [hidden, I_local] (row-parallel)
+  at::Tensor b_down;                 // [hidden] or undefined
+};
+
+struct LlamaWeights {
+  at::Tensor embed;    // [V_local, hidden] (vocab-parallel)
+  at::Tensor norm;     // [hidden]
+  at::Tensor lm_head;  // [V_local, hidden] (vocab-parallel); undefined when tied
+  std::vector<LlamaLayer> layers;
+};
+
+// Every tensor of a Llama checkpoint (the HF names, spelled only here), bound to `w`.
+std::vector<WeightSpec> llama_layout(const ModelConfig& c, LlamaWeights& w) {
+  const int64_t h = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t q = c.n_head * D, kv = c.n_head_kv * D;
+  std::vector<WeightSpec> t;
+  t.push_back(rows("model.embed_tokens.weight", {V, h}, Init::kEmbedding, Part::kVocab, w.embed));
+  for_each_layer(w.layers, c.n_layer, "model.layers.", [&](const std::string& p, LlamaLayer& L) {
+    t.push_back(whole(p + "input_layernorm.weight", {h}, Init::kNorm, L.attn_norm));
+    t.push_back(rows(p + "self_attn.q_proj.weight", {q, h}, Init::kLinear, Part::kQHeads, L.wq));
+    t.push_back(rows(p + "self_attn.k_proj.weight", {kv, h}, Init::kLinear, Part::kKvHeads, L.wk));
+    t.push_back(rows(p + "self_attn.v_proj.weight", {kv, h}, Init::kLinear, Part::kKvHeads, L.wv));
+    t.push_back(cols(p + "self_attn.o_proj.weight", {h, q}, Init::kOutput, Part::kQHeads, L.wo));
+    if (c.attention_bias) {
+      t.push_back(rows(p + "self_attn.q_proj.bias", {q}, Init::kBias, Part::kQHeads, L.bq));
+      t.push_back(rows(p + "self_attn.k_proj.bias", {kv}, Init::kBias, Part::kKvHeads, L.bk));
+      t.push_back(rows(p + "self_attn.v_proj.bias", {kv}, Init::kBias, Part::kKvHeads, L.bv));
+      t.push_back(whole(p + "self_attn.o_proj.bias", {h}, Init::kBias, L.bo));
+    }
+    t.push_back(whole(p + "post_attention_layernorm.weight", {h}, Init::kNorm, L.mlp_norm));
+    t.push_back(rows(p + "mlp.gate_proj.weight", {I, h}, Init::kLinear, Part::kFfn, L.w_gate));
+    t.push_back(rows(p + "mlp.up_proj.weight", {I, h}, Init::kLinear, Part::kFfn, L.w_up));
+    t.push_back(cols(p + "mlp.down_proj.weight", {h, I}, Init::kOutput, Part::kFfn, L.w_down));
+    if (c.mlp_bias) {
+      t.push_back(rows(p + "mlp.gate_proj.bias", {I}, Init::kBias, Part::kFfn, L.b_gate));
+      t.push_back(rows(p + "mlp.up_proj.bias", {I}, Init::kBias, Part::kFfn, L.b_up));
+      t.push_back(whole(p + "mlp.down_proj.bias", {h}, Init::kBias, L.b_down));
+    }
+  });
+  t.push_back(whole("model.norm.weight", {h}, Init::kNorm, w.norm));
+  if (!c.tie_word_embeddings) t.push_back(rows("lm_head.weight", {V, h}, Init::kLinear, Part::kVocab, w.lm_head));
+  return t;
+}
+
+class LlamaModel final : public FamilyModel {
+ public:
+  LlamaModel(Checkpoint& ckpt, const ModelConfig& config, const LoadOptions& opts)
+      : FamilyModel(config, opts, config.n_head_kv), rope_(RotaryEmbedding::for_model(config)) {
+    std::vector<WeightSpec> table = llama_layout(config, w_);
+    if (!config.tie_word_embeddings && !ckpt.has(table.back().name))
+      fail(ckpt.dir().string(), ": no ", table.back().name, " and config.json has tie_word_embeddings=false");
+    load_weights(ckpt, opts, std::move(table));
+    head_w_ = config.tie_word_embeddings ? w_.embed : w_.lm_head;
+  }
+
+  at::Tensor forward(const at::Tensor& ids, KVCache* cache, const ForwardContext& ctx) override;
+
+ private:
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
+
+  RotaryEmbedding rope_;
+  LlamaWeights w_;
+};
 
 at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& w) const {
   // HF LlamaRMSNorm: normalise in float32, cast back, then scale.
@@ -66,9 +165,9 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, const Forw
   la.abs_start = cache ? cache->n_fed() : 0;
 
   // ids may live on the CPU (tasks build them there); the model runs where its weights are.
-  at::Tensor x = vocab_parallel_embedding(ids.to(embed_.device()), embed_, vocab_.start, *tp_);  // [B, T, hidden]
+  at::Tensor x = vocab_parallel_embedding(ids.to(w_.embed.device()), w_.embed, vocab_.start, *tp_);  // [B, T, hidden]
   for (int64_t l = 0; l < config_.n_layer; ++l) {
-    const LlamaLayer& L = layers_[static_cast<size_t>(l)];
+    const LlamaLayer& L = w_.layers[static_cast<size_t>(l)];
     at::Tensor h = rms_norm(x, L.attn_norm);
     auto heads = [&](const at::Tensor& w, const at::Tensor& b, int64_t n) {  // [B, n, T, D]
       return column_parallel_linear(h, w, b).view({B, T, n, D}).transpose(1, 2).contiguous();
@@ -85,56 +184,14 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, KVCache* cache, const Forw
     if (obs && obs->wants(Site::kHidden, l)) obs->emit({Site::kHidden, l, x, la.abs_start, 0, 0});
   }
   if (cache) cache->advance(T);
-  return rms_norm(x, norm_);
+  return rms_norm(x, w_.norm);
 }
 
-at::Tensor LlamaModel::logits(const at::Tensor& hidden) {
-  return vocab_parallel_logits(hidden, lm_head_, at::Tensor(), *tp_);
-}
+}  // namespace
 
-at::Tensor LlamaModel::token_nll(const at::Tensor& hidden, const at::Tensor& targets) {
-  return vocab_parallel_token_nll(hidden, targets, lm_head_, at::Tensor(), vocab_.start, *tp_);
-}
-
-std::vector<std::pair<std::string, at::Tensor>> LlamaModel::named_parameters() {
-  std::vector<std::pair<std::string, at::Tensor>> p;
-  p.emplace_back("model.embed_tokens.weight", embed_);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const std::string n = "model.layers." + std::to_string(i) + ".";
-    const LlamaLayer& L = layers_[i];
-    auto add = [&](const std::string& name, const at::Tensor& t) {
-      if (t.defined()) p.emplace_back(n + name, t);
-    };
-    add("input_layernorm.weight", L.attn_norm);
-    add("self_attn.q_proj.weight", L.wq);
-    add("self_attn.k_proj.weight", L.wk);
-    add("self_attn.v_proj.weight", L.wv);
-    add("self_attn.o_proj.weight", L.wo);
-    add("self_attn.q_proj.bias", L.bq);
-    add("self_attn.k_proj.bias", L.bk);
-    add("self_attn.v_proj.bias", L.bv);
-    add("self_attn.o_proj.bias", L.bo);
-    add("post_attention_layernorm.weight", L.mlp_norm);
-    add("mlp.gate_proj.weight", L.w_gate);
-    add("mlp.up_proj.weight", L.w_up);
-    add("mlp.down_proj.weight", L.w_down);
-    add("mlp.gate_proj.bias", L.b_gate);
-    add("mlp.up_proj.bias", L.b_up);
-    add("mlp.down_proj.bias", L.b_down);
-  }
-  p.emplace_back("model.norm.weight", norm_);
-  if (!lm_head_.is_same(embed_)) p.emplace_back("lm_head.weight", lm_head_);
-  return p;
-}
-
-int64_t LlamaModel::weight_bytes() const {
-  std::vector<const at::Tensor*> t = {&embed_, &norm_};
-  if (!lm_head_.is_same(embed_)) t.push_back(&lm_head_);  // tied: counted once
-  for (const auto& L : layers_)
-    for (const at::Tensor* x : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.bq, &L.bk, &L.bv, &L.wo, &L.bo, &L.mlp_norm,
-                                &L.w_gate, &L.w_up, &L.b_gate, &L.b_up, &L.w_down, &L.b_down})
-      t.push_back(x);
-  return tensor_bytes(t);
+ModelFamily llama_family() {
+  return {"llama", {"llama", "mistral"}, llama_from_json, llama_to_json, llama_validate,
+          unbound_weights<LlamaWeights, llama_layout>, load_as<LlamaModel>, as_llama};
 }
 
 }  // namespace lminf

@@ -5,6 +5,7 @@
 
 #include "attention/registry.h"
 #include "framework/config/spec.h"
+#include "models/model_config_json.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
@@ -18,7 +19,7 @@ class VariantModel : public ::testing::Test {
     dir_ = new lminf::testing::TempDir();
     ModelConfig c = llama_preset("tiny");
     write_random_llama(dir_->path() / "model", c, 11);
-    config_ = new ModelConfig(ModelConfig::from_file(dir_->path() / "model"));
+    config_ = new ModelConfig(load_model_config(dir_->path() / "model"));
     model_ = load_model(dir_->path() / "model", *config_, LoadOptions{}).release();
   }
   static void TearDownTestSuite() {

@@ -13,6 +13,7 @@
 #include "analysis/factors/factor_dump.h"
 #include "experiments/run/run_experiment.h"
 #include "framework/io/h5_file.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 
@@ -100,7 +101,7 @@ TEST_F(DumpRun, AttentionDumpRowsEqualEachSequenceAlone) {
   EXPECT_EQ(results["sequences_recorded"], 3);
 
   // Each sequence alone through the model, collecting the dense logits and hidden states.
-  ModelConfig c = ModelConfig::from_file(dir_ / "model");
+  ModelConfig c = load_model_config(dir_ / "model");
   auto model = load_model(dir_ / "model", c, LoadOptions{});
   auto attn = make_attention(AttentionSpec{});
   const std::vector<int> lens{29, 16, 50}, seeds{3, 7, 11};
@@ -202,7 +203,7 @@ TEST_F(DumpRun, PerplexityRunCarriesADump) {
 }
 
 TEST_F(DumpRun, PartialDumpIsFlushedAndReadable) {
-  ModelConfig c = ModelConfig::from_file(dir_ / "model");
+  ModelConfig c = load_model_config(dir_ / "model");
   auto model = load_model(dir_ / "model", c, LoadOptions{});
   auto attn = make_attention(AttentionSpec{});
   FactorDumpOptions o;

@@ -16,6 +16,7 @@
 #include "experiments/data/token_data.h"
 #include "framework/text/tokenizer.h"
 #include "metrics/squad.h"
+#include "models/model_config_json.h"
 #include "models/generate.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
@@ -98,7 +99,7 @@ TEST_F(GenerationQa, GenerationMatchesGenerateOnTheSamePrompts) {
     d.insert(d.end(), ids.begin(), ids.end());
     docs.push_back(d);
   }
-  const ModelConfig config = ModelConfig::from_file(root() / "model");
+  const ModelConfig config = load_model_config(root() / "model");
   auto model = load_model(root() / "model", config, LoadOptions{});
   AttentionSpec as;
   as.variant = "lambda";
@@ -184,7 +185,7 @@ TEST_F(GenerationQa, QaCenterTruncationKeepsBothEndsAndTheQuestion) {
   ASSERT_EQ(run_command(lminf_binary().string() + " run " + (root() / "qa.yaml").string(), &log), 0) << log;
 
   auto tok = load_tokenizer(embedded());
-  const ModelConfig config = ModelConfig::from_file(root() / "model");
+  const ModelConfig config = load_model_config(root() / "model");
   auto model = load_model(root() / "model", config, LoadOptions{});
   auto vanilla = make_attention(AttentionSpec{});
   const auto recs = read_jsonl(out / "predictions.jsonl");
@@ -289,7 +290,7 @@ TEST_F(GenerationQa, QaContextTruncationKeepsTheTextAroundTheDocument) {
   const std::string text = tok->decode(prompt, true);
   EXPECT_EQ(text.find(header), 0u) << text;
   EXPECT_EQ(text.substr(text.size() - question.size()), question) << text;
-  const ModelConfig config = ModelConfig::from_file(root() / "model");
+  const ModelConfig config = load_model_config(root() / "model");
   auto model = load_model(root() / "model", config, LoadOptions{});
   TextGenerationOptions o;
   o.max_new_tokens = 2;
@@ -366,7 +367,7 @@ TEST(QaTruncation, DocumentSpanAndCenterCutOfTheSpan) {
 
 TEST_F(GenerationQa, StopStringsCutTheTextAndEndGeneration) {
   auto tok = load_tokenizer(embedded());
-  const ModelConfig config = ModelConfig::from_file(root() / "model");
+  const ModelConfig config = load_model_config(root() / "model");
   auto model = load_model(root() / "model", config, LoadOptions{});
   auto vanilla = make_attention(AttentionSpec{});
   std::vector<int64_t> prompt = {1};

@@ -12,6 +12,7 @@
 #include "experiments/run/run_experiment.h"
 #include "framework/io/h5_file.h"
 #include "experiments/data/token_data.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 
@@ -86,7 +87,7 @@ TEST_F(PerplexityRun, OutputsMatchDirectModelNll) {
   EXPECT_EQ(res["tokens"], 7 + 3 + 63 + 2);
 
   // Independent recomputation: the model on each sequence alone, no batching.
-  ModelConfig c = ModelConfig::from_file(dir_ / "model");
+  ModelConfig c = load_model_config(dir_ / "model");
   auto model = load_model(dir_ / "model", c, LoadOptions{});
   auto attn = make_attention(AttentionSpec{});
   IdFileOptions io;

@@ -22,6 +22,7 @@
 #include "experiments/tasks/streaming_perplexity_task.h"
 #include "experiments/data/token_stream.h"
 #include "framework/io/h5_file.h"
+#include "models/model_config_json.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
@@ -193,7 +194,7 @@ class StreamingRun : public ::testing::Test {
     AttentionSpec as;
     read_spec(YAML::Load(attention_yaml), as, SpecSource{}, "attention");
     auto variant = make_attention(as);
-    ModelConfig c = ModelConfig::from_file(dir_ / "model");
+    ModelConfig c = load_model_config(dir_ / "model");
     auto model = load_model(dir_ / "model", c, LoadOptions{});
     KVCache cache = model->new_cache(*variant);
     ForwardContext fctx{variant.get(), nullptr};
@@ -411,7 +412,7 @@ TEST(StreamingEmbedded, ChunkSizesEqualTokenByTokenReference) {
     EXPECT_TRUE(at::allclose(got, first, 1e-5, 1e-5)) << "chunk " << chunk;
   }
   // The reference: the same stream, built here, one token at a time.
-  ModelConfig c = ModelConfig::from_file(model);
+  ModelConfig c = load_model_config(model);
   DataSpec data;
   data.format = "text";
   data.path = (dir / "docs").string();

@@ -15,6 +15,7 @@
 #include "framework/io/h5_file.h"
 #include "experiments/data/token_data.h"
 #include "framework/text/tokenizer.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 #include "support/tokenizer_fixtures.h"
@@ -94,7 +95,7 @@ class TextPerplexity : public ::testing::Test {
   // Mean NLL of the model run directly on `docs` tokenized here (BOS, then truncation).
   double direct_mean_nll(const std::vector<std::string>& docs, int64_t max_length, const std::string& truncation) {
     auto tok = load_tokenizer(root() / "model");
-    ModelConfig c = ModelConfig::from_file(root() / "model");
+    ModelConfig c = load_model_config(root() / "model");
     auto model = load_model(root() / "model", c, LoadOptions{});
     auto attn = make_attention(AttentionSpec{});
     double total = 0;

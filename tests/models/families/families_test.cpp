@@ -13,6 +13,7 @@
 #include "framework/core/error.h"
 #include "framework/transformer/rope.h"
 #include "framework/config/spec.h"
+#include "models/model_config_json.h"
 #include "models/causal_lm.h"
 #include "models/generate.h"
 #include "models/random_checkpoint.h"
@@ -80,7 +81,7 @@ struct Loaded {
 std::unique_ptr<Loaded> load(const Family& f, at::ScalarType dtype = at::kFloat) {
   auto l = std::make_unique<Loaded>();
   auto stored = write_random_model(l->dir.path(), f.config, 7, 2);
-  l->config = ModelConfig::from_file(l->dir.path());
+  l->config = load_model_config(l->dir.path());
   l->weights = lminf::testing::to_map(stored);
   LoadOptions o;
   o.dtype = dtype;
@@ -103,7 +104,7 @@ TEST(Families, ConfigRoundTripsThroughTheFamilysOwnKeys) {
     TempDir d;
     write_random_model(d.path(), f.config, 1);
     const std::string text = lminf::testing::read_text(d.path() / "config.json");
-    ModelConfig back = ModelConfig::from_file(d.path());
+    ModelConfig back = load_model_config(d.path());
     EXPECT_EQ(back.model_type, f.config.model_type);
     EXPECT_EQ(back.hidden_size, f.config.hidden_size) << f.label;
     EXPECT_EQ(back.n_head, f.config.n_head) << f.label;
@@ -252,7 +253,7 @@ TEST(Families, BFloat16CloseToFloat32) {
 // ---- config.json options ----------------------------------------------------------------------
 
 std::string config_error(const nlohmann::json& j) {
-  return lminf::testing::error_of([&] { ModelConfig::from_json(j, "DIR/config.json"); });
+  return lminf::testing::error_of([&] { model_config_from_json(j, "DIR/config.json"); });
 }
 
 nlohmann::json mpt_json() {
@@ -262,7 +263,7 @@ nlohmann::json mpt_json() {
 }
 
 TEST(Families, MptConfigReadAndUnsupportedOptionsRejected) {
-  ModelConfig c = ModelConfig::from_json(mpt_json(), "x");
+  ModelConfig c = model_config_from_json(mpt_json(), "x");
   EXPECT_EQ(c.intermediate_size, 256);
   EXPECT_EQ(c.head_dim, 16);
   EXPECT_TRUE(c.tie_word_embeddings);
@@ -295,7 +296,7 @@ TEST(Families, MptConfigReadAndUnsupportedOptionsRejected) {
 TEST(Families, GptjConfigReadAndRejected) {
   nlohmann::json j = {{"model_type", "gptj"}, {"n_embd", 64},     {"n_head", 4},         {"n_layer", 2},
                       {"rotary_dim", 8},      {"vocab_size", 50}, {"n_positions", 256}, {"n_inner", nullptr}};
-  ModelConfig c = ModelConfig::from_json(j, "x");
+  ModelConfig c = model_config_from_json(j, "x");
   EXPECT_EQ(c.intermediate_size, 256);
   EXPECT_EQ(c.rotary_dims(), 8);
   EXPECT_TRUE(c.rope_interleaved);

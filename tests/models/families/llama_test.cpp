@@ -9,6 +9,7 @@
 #include "attention/registry.h"
 #include "framework/io/checkpoint.h"
 #include "framework/core/error.h"
+#include "models/model_config_json.h"
 #include "models/causal_lm.h"
 #include "models/generate.h"
 #include "models/random_checkpoint.h"
@@ -55,7 +56,7 @@ TEST_P(RandomLlama, NllMatchesFloat64Reference) {
   c.vocab_size = 97;  // odd vocabulary
   TempDir dir;
   auto stored = write_random_llama(dir.path(), c, 42, rc.shards, rc.storage);
-  ModelConfig read = ModelConfig::from_file(dir.path());
+  ModelConfig read = load_model_config(dir.path());
   EXPECT_EQ(read.n_head_kv, rc.n_head_kv);
   EXPECT_EQ(read.head_dim, rc.head_dim);
   auto model = load_model(dir.path(), read, LoadOptions{});
@@ -83,7 +84,7 @@ class TinyModel : public ::testing::Test {
   void SetUp() override {
     config_ = llama_preset("tiny");
     stored_ = write_random_llama(dir_.path(), config_, 5, 1, at::kFloat);
-    config_ = ModelConfig::from_file(dir_.path());
+    config_ = load_model_config(dir_.path());
     model_ = load_model(dir_.path(), config_, LoadOptions{});
     AttentionSpec spec;
     spec.block_size = 8;
@@ -144,7 +145,7 @@ TEST_F(TinyModel, LinearRopeScalingMatchesReference) {
   c.rope_scaling.factor = 4.0;
   TempDir d2;
   auto stored = write_random_llama(d2.path(), c, 5, 1, at::kFloat);
-  auto m = load_model(d2.path(), ModelConfig::from_file(d2.path()), LoadOptions{});
+  auto m = load_model(d2.path(), load_model_config(d2.path()), LoadOptions{});
   auto ids = random_ids(40, c.vocab_size, 4);
   at::Tensor got = model_nll(*m, *attn_, ids);
   at::Tensor want = lminf::testing::reference_llama_nll(lminf::testing::to_map(stored), c, ids);
@@ -222,7 +223,7 @@ TEST(Stories260k, GreedyFromBosMatchesLlama2c) {
   if (dir.empty()) GTEST_SKIP() << "../shared/fixtures/stories260k absent";
   auto expected = read_id_lines(dir / "greedy_from_bos.ids").at(0);
   ASSERT_EQ(expected.size(), 200u);
-  auto model = load_model(dir, ModelConfig::from_file(dir), LoadOptions{});
+  auto model = load_model(dir, load_model_config(dir), LoadOptions{});
   auto attn = make_attention(AttentionSpec{});
   GenerateOptions g;
   g.max_new_tokens = 200;
@@ -236,7 +237,7 @@ TEST(Stories260k, StoryNllWithin1e4Relative) {
   std::ifstream tsv(dir / "stories_nll.tsv");
   std::string header;
   std::getline(tsv, header);
-  auto model = load_model(dir, ModelConfig::from_file(dir), LoadOptions{});
+  auto model = load_model(dir, load_model_config(dir), LoadOptions{});
   auto attn = make_attention(AttentionSpec{});
   int checked = 0;
   double worst = 0;

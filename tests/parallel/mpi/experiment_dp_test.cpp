@@ -9,6 +9,7 @@
 
 #include "framework/io/h5_file.h"
 #include "parallel/shard.h"
+#include "models/model_config_json.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 #include "tests/parallel/mpi/mpi_experiment.h"
@@ -40,7 +41,7 @@ void expect_grids_match_one_rank(const fs::path& model, const fs::path& data, in
   TempDir dir;  // per rank; only rank 0's outputs are written
   write_text(dir / "exp.yaml", yaml(model, data, dir / "ref", max_length));
   lminf::testing::run_on_rank0_alone(dir / "exp.yaml");
-  const ModelConfig c = ModelConfig::from_file(model);
+  const ModelConfig c = load_model_config(model);
   for (int tp = 1; tp <= w.size(); ++tp) {
     if (w.size() % tp != 0) continue;
     if (!tp_incompatibility(c.n_head, c.n_head_kv, c.intermediate_size, c.vocab_size, tp).empty()) continue;

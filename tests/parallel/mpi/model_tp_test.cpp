@@ -10,6 +10,7 @@
 #include "attention/registry.h"
 #include "framework/core/error.h"
 #include "framework/transformer/model_config.h"
+#include "models/model_config_json.h"
 #include "models/causal_lm.h"
 #include "models/random_checkpoint.h"
 #include "parallel/process_grid.h"
@@ -60,7 +61,7 @@ struct Comparison {
 Comparison compare(const fs::path& dir, int tp, const AttentionSpec& as, at::ScalarType dtype) {
   Communicator& w = mpi_world();
   ProcessGrid grid(w, tp, w.size() / tp);
-  const ModelConfig c = ModelConfig::from_file(dir);
+  const ModelConfig c = load_model_config(dir);
   LoadOptions lo;
   lo.dtype = dtype;
   lo.tp = &grid.tp();
@@ -122,7 +123,7 @@ AttentionSpec small_window_spec(const std::string& variant) {
 }
 
 void expect_tp_matches(const fs::path& dir, const std::string& what) {
-  const ModelConfig c = ModelConfig::from_file(dir);
+  const ModelConfig c = load_model_config(dir);
   const std::vector<int> sizes = tp_sizes(c);
   if (sizes.empty()) GTEST_SKIP() << what << ": no TP size > 1 divides " << mpi_world().size() << " ranks";
   for (int tp : sizes) {

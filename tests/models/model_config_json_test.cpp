@@ -1,7 +1,11 @@
+// config.json through the families table: a Llama config's defaults and overrides, errors naming the
+// file and the key, a missing folder (models/model_config_json.h).
 #include <gtest/gtest.h>
 
 #include "framework/core/error.h"
 #include "framework/transformer/model_config.h"
+#include "models/model_config_json.h"
+#include "support/test_support.h"
 
 namespace lminf {
 namespace {
@@ -15,7 +19,7 @@ nlohmann::json base() {
 
 std::string error_of(const nlohmann::json& j) {
   try {
-    ModelConfig::from_json(j, "m/config.json");
+    model_config_from_json(j, "m/config.json");
   } catch (const Error& e) {
     return e.what();
   }
@@ -23,7 +27,7 @@ std::string error_of(const nlohmann::json& j) {
 }
 
 TEST(ModelConfig, ReadsDefaultsAndOverrides) {
-  ModelConfig c = ModelConfig::from_json(base(), "x");
+  ModelConfig c = model_config_from_json(base(), "x");
   EXPECT_EQ(c.head_dim, 8);
   EXPECT_EQ(c.group_size(), 2);
   EXPECT_EQ(c.rope_theta, 10000.0);
@@ -33,13 +37,13 @@ TEST(ModelConfig, ReadsDefaultsAndOverrides) {
   j["eos_token_id"] = {2, 7};
   j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
   j["sliding_window"] = 4096;
-  c = ModelConfig::from_json(j, "x");
+  c = model_config_from_json(j, "x");
   EXPECT_EQ(c.head_dim, 16);
   EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{2, 7}));
   EXPECT_EQ(c.rope_scaling.type, "linear");
   EXPECT_EQ(*c.sliding_window, 4096);
   // to_json round-trips.
-  EXPECT_EQ(ModelConfig::from_json(c.to_json(), "y").to_json(), c.to_json());
+  EXPECT_EQ(model_config_to_json(model_config_from_json(model_config_to_json(c), "y")), model_config_to_json(c));
 }
 
 TEST(ModelConfig, ErrorsNameFileAndKey) {
@@ -63,11 +67,18 @@ TEST(ModelConfig, ErrorsNameFileAndKey) {
 
 TEST(ModelConfig, MissingFolderAndFile) {
   try {
-    ModelConfig::from_file("/nonexistent/model");
+    load_model_config("/nonexistent/model");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos);
   }
+}
+
+// The embedded model's config.json was written by the pretrain task: reading and writing it again gives
+// the same bytes (the writer's keys and value types are unchanged).
+TEST(ModelConfig, WritesTheEmbeddedModelsConfigByteForByte) {
+  const std::filesystem::path file = lminf::testing::source_dir() / "embedded" / "lminf-info-1m" / "config.json";
+  EXPECT_EQ(model_config_to_json(load_model_config(file)).dump(2) + "\n", lminf::testing::read_text(file));
 }
 
 }  // namespace
