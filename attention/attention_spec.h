@@ -1,9 +1,10 @@
 // The `attention:` section of an experiment: the variant, the tile sizes every variant's kernels
 // use, and the chosen variant's own parameters (a struct next to the variant, attention/variants/*.h,
-// held type-erased: attention/variant_params.h). Reading the section reads `variant` first, then
-// that variant's keys from the same map; a key of another variant is reported as not used by this
-// one, any other key as unknown (with did-you-mean over every variant's keys), each at file:line.
-// Invalid values and unsupported models are reported by attention/registry.h before any weight is read.
+// held type-erased: attention/variant_params.h). Reading the section reads `variant` first (a
+// misspelt one gets did-you-mean), then that variant's keys from the same map; any other key is
+// unknown (did-you-mean over every variant's keys), each at file:line. A key of another variant is
+// kept as a problem, reported by attention/registry.h with the invalid values and the unsupported
+// model combinations, all at once, before any weight is read.
 //
 // Positions and distances are cache indices (spec section 2.11): a bounded cache renumbers the
 // entries it keeps, so a query at cache index p and a key at cache index j are d = p - j apart.
@@ -32,7 +33,7 @@ struct AttentionSpec {
   AttentionSpec() = default;
   AttentionSpec(const AttentionSpec& o)
       : variant(o.variant), block_size(o.block_size), key_block_size(o.key_block_size),
-        params_(o.params_ ? o.params_->clone() : nullptr) {}
+        params_(o.params_ ? o.params_->clone() : nullptr), ignored_keys_(o.ignored_keys_) {}
   AttentionSpec& operator=(const AttentionSpec& o) {
     AttentionSpec copy(o);
     *this = std::move(copy);
@@ -60,6 +61,9 @@ struct AttentionSpec {
   // The variant's parameters, untyped (null for a variant name that is not registered).
   const VariantParams* variant_params() const { return current(); }
   // L of variants with a local branch (keys nearer than L at their true distance), else nullopt.
+  // Keys of other variants found when the section was read ("file:line: attention.top_k=3 is not
+  // used by variant lambda (used by: topk); ..."): attention_spec_problems reports them.
+  const std::vector<std::string>& ignored_keys() const { return ignored_keys_; }
   std::optional<int64_t> local_window() const {
     const VariantParams* p = current();
     return p ? p->local_window() : std::nullopt;
@@ -90,6 +94,7 @@ struct AttentionSpec {
   VariantParams* current() const;
 
   mutable std::unique_ptr<VariantParams> params_;
+  std::vector<std::string> ignored_keys_;
 };
 
 }  // namespace lminf

@@ -76,9 +76,12 @@ std::vector<std::string> attention_test_sections() {
   std::vector<std::string> out;
   for (const auto& v : attention_variants()) {
     for (const auto& section : v.test_sections) {
-      YAML::Node n = YAML::Load(section);
+      YAML::Node n(YAML::NodeType::Map);
       n["variant"] = v.name;
-      out.push_back(to_yaml_string(n));
+      for (const auto& kv : YAML::Load(section)) n[kv.first.Scalar()] = kv.second;
+      YAML::Emitter e;
+      e << YAML::Flow << n;
+      out.push_back(e.c_str());
     }
   }
   return out;
@@ -131,6 +134,7 @@ VariantParams* AttentionSpec::current() const {
 }
 
 void AttentionSpec::visit_params(spec_detail::SpecReader& r) {
+  ignored_keys_.clear();
   const YAML::Node& node = r.section();
   // The variant as read: when its value was refused (reported with did-you-mean), no key can be
   // judged against it; they are only checked for being some variant's key.
@@ -145,15 +149,19 @@ void AttentionSpec::visit_params(spec_detail::SpecReader& r) {
     p->visit(r);
     own = p->keys();
   }
-  for (const auto& key : all_variant_keys()) {
-    if (contains(own, key)) continue;
-    r.claim_key(key);  // valid in this section, and a candidate for did-you-mean
-    if (!known || !node.IsMap()) continue;
-    const YAML::Node value = node[key];
-    if (!value) continue;
-    r.report(key, value.Mark(),
-             spec_detail::join_key(r.prefix(), key) + "=" + value_text(value) + " is not used by variant " + variant +
-                 " (used by: " + users_of(key) + "); remove it or change " + spec_detail::join_key(r.prefix(), "variant"));
+  const std::vector<std::string> all = all_variant_keys();
+  for (const auto& key : all)
+    if (!contains(own, key)) r.claim_key(key);  // valid in this section, and a candidate for did-you-mean
+  if (!known || !node.IsMap()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node k = it->first;  // a copy: `it->` yields a temporary
+    if (!k.IsScalar() || contains(own, k.Scalar()) || !contains(all, k.Scalar())) continue;
+    // Kept for attention_spec_problems, which reports it with the invalid values: all at once.
+    const std::string path = spec_detail::join_key(r.prefix(), k.Scalar());
+    ignored_keys_.push_back(spec_detail::locate(r.source(), path, k.Mark()) + ": " + path + "=" +
+                            value_text(it->second) + " is not used by variant " + variant + " (used by: " +
+                            users_of(k.Scalar()) + "); remove it or change " +
+                            spec_detail::join_key(r.prefix(), "variant"));
   }
 }
 
@@ -177,6 +185,7 @@ std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   }
   if (spec.block_size <= 0) problems.push_back("attention.block_size must be > 0");
   if (spec.key_block_size <= 0) problems.push_back("attention.key_block_size must be > 0");
+  for (const auto& p : spec.ignored_keys()) problems.push_back(p);
   for (auto& p : spec.variant_params()->problems()) problems.push_back(std::move(p));
   return problems;
 }

@@ -33,7 +33,7 @@ std::vector<std::string> attention_variant_names();
 const VariantInfo* find_attention_variant(const std::string& name);  // null: not registered
 // The attention.* keys a variant reads besides variant, block_size and key_block_size.
 std::vector<std::string> attention_variant_keys(const VariantInfo& info);
-// The test sections of every variant as whole attention sections ("{variant: lambda, ...}").
+// The test sections of every variant as whole attention sections, one line each ("{variant: lambda, ...}").
 std::vector<std::string> attention_test_sections();
 
 // True when the model encodes positions relatively: rotary embeddings or ALiBi (every family today).

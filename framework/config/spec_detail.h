@@ -343,16 +343,12 @@ class SpecReader {
   }
 
   // For sections whose keys depend on a value read earlier in the same visit (attention: the keys
-  // of the chosen variant): the section being read, its dotted path, a key that is valid though no
-  // field reads it here (it counts for unknown-key checks and did-you-mean), and a problem at a key.
+  // of the chosen variant): the section being read, its dotted path and source (for locate()), and a
+  // key that is valid though no field reads it here (it counts for unknown-key checks and did-you-mean).
   const YAML::Node& section() const { return node_; }
   const std::string& prefix() const { return prefix_; }
+  const SpecSource& source() const { return src_; }
   void claim_key(const std::string& key) { keys_.push_back(key); }
-  // "where: text" (text names the key itself); mark null: the section's mark.
-  void report(const std::string& key, const YAML::Mark& mark, const std::string& text) {
-    const YAML::Mark& m = mark.is_null() ? section_mark_ : mark;
-    problems_.push_back(locate(src_, join_key(prefix_, key), m) + ": " + text);
-  }
 
   // Reports keys of the section that no field claimed (and keys given twice).
   void check_unknown_keys() {
