@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <ostream>
 
 #include "attention/reference/variant_rules.h"
 #include "attention/registry.h"
@@ -32,6 +33,8 @@ struct Case {
   std::string label;
   std::string yaml;  // the whole attention section
 };
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.yaml; }  // names a failing case by its section
 
 std::vector<Case> registry_cases() {
   std::vector<Case> out;
