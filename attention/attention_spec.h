@@ -1,79 +1,100 @@
-// The `attention:` section of an experiment. One struct for every variant's parameters; each
-// variant states which it uses (attention/registry.cpp), and the loader rejects parameters a variant
-// ignores, invalid values and unsupported combinations before any weight is read.
+// The `attention:` section of an experiment: the variant, the tile sizes every variant's kernels
+// use, and the chosen variant's own parameters (a struct next to the variant, attention/variants/*.h,
+// held type-erased: attention/variant_params.h). Reading the section reads `variant` first (a
+// misspelt one gets did-you-mean), then that variant's keys from the same map; any other key is
+// unknown (did-you-mean over every variant's keys), each at file:line. A key of another variant is
+// kept as a problem, reported by attention/registry.h with the invalid values and the unsupported
+// model combinations, all at once, before any weight is read.
 //
 // Positions and distances are cache indices (spec section 2.11): a bounded cache renumbers the
 // entries it keeps, so a query at cache index p and a key at cache index j are d = p - j apart.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "attention/variant_params.h"
+#include "framework/config/spec.h"
+#include "framework/core/error.h"
 
 namespace lminf {
+
+std::vector<std::string> attention_variant_names();  // attention/registry.h
 
 struct AttentionSpec {
   std::string variant = "vanilla";
   int64_t block_size = 256;       // query rows per tile of the blockwise kernels
   int64_t key_block_size = 1024;  // key columns per tile (online softmax across tiles)
 
-  // lambda, topk (LM-Infinite); distance_limit (the ablation)
-  int64_t local_branch = 4096;  // L: keys at distance d < L are seen at their true distance
-  int64_t global_branch = 10;   // G: starting tokens j < G stay visible beyond the window
-  // D. Three states: 0 (the default) = "unset", resolved to local_branch (see limit()); a positive
-  // value; YAML null = no distance ceiling (lambda: the lambda mask alone, far starting tokens at
-  // their true distance; distance_limit: no ceiling, only triangle_offset). 0 is kept in the resolved
-  // spec, so a written config reads back with the same meaning.
-  std::optional<int64_t> limit_distance = 0;
+  AttentionSpec() = default;
+  AttentionSpec(const AttentionSpec& o)
+      : variant(o.variant), block_size(o.block_size), key_block_size(o.key_block_size),
+        params_(o.params_ ? o.params_->clone() : nullptr), ignored_keys_(o.ignored_keys_) {}
+  AttentionSpec& operator=(const AttentionSpec& o) {
+    AttentionSpec copy(o);
+    *this = std::move(copy);
+    return *this;
+  }
+  AttentionSpec(AttentionSpec&&) = default;
+  AttentionSpec& operator=(AttentionSpec&&) = default;
 
-  // topk (spec section 2.5)
-  int64_t top_k = 5;               // middle keys retrieved per (sequence, head) on the last query row
-  int64_t top_k_from_layer = 4;    // first layer (0-based, inclusive) that retrieves
-  int64_t top_k_to_layer = 1000;   // last layer (exclusive)
-  int64_t top_k_insert_at = 2048;  // distance at which middle keys are scored and seen
+  // An attention section from YAML text, e.g. "{variant: lambda, local_branch: 64}" (tests,
+  // benchmarks, code that needs a variant of its own). Throws Error as read_spec does.
+  static AttentionSpec parse(const std::string& yaml) {
+    AttentionSpec s;
+    read_spec(YAML::Load(yaml), s, SpecSource{}, "attention");
+    return s;
+  }
 
-  // streaming (StreamingLLM)
-  int64_t start_size = 4;      // attention sinks: the first tokens of the stream
-  int64_t recent_size = 2000;  // recent window, the query included
-
-  // distance_limit (spec section 2.3)
-  double triangle_offset = 0.0;  // tau: middle logits (j >= G, d >= L) get -tau * ln(p - L + 1 - G)
-
-  // D as the variants use it: limit_distance, local_branch when 0, nullopt for null (no ceiling).
-  std::optional<int64_t> limit() const {
-    if (!limit_distance) return std::nullopt;
-    return *limit_distance == 0 ? local_branch : *limit_distance;
+  // The chosen variant's parameters (its defaults when none were read or set). P must be the struct
+  // the variant registered; anything else is a bug of the caller.
+  template <class P>
+  const P& params() const {
+    const VariantParams* p = current();
+    LMINF_CHECK(p && p->type() == typeid(P), "attention.variant ", variant, " does not take these parameters");
+    return *static_cast<const P*>(p->get());
+  }
+  // The variant's parameters, untyped (null for a variant name that is not registered).
+  const VariantParams* variant_params() const { return current(); }
+  // L of variants with a local branch (keys nearer than L at their true distance), else nullopt.
+  // Keys of other variants found when the section was read ("file:line: attention.top_k=3 is not
+  // used by variant lambda (used by: topk); ..."): attention_spec_problems reports them.
+  const std::vector<std::string>& ignored_keys() const { return ignored_keys_; }
+  std::optional<int64_t> local_window() const {
+    const VariantParams* p = current();
+    return p ? p->local_window() : std::nullopt;
   }
 
   template <class V>
   void visit(V& v) {
-    v("variant", variant, "attention variant (see `lminf variants`): vanilla, lambda, topk, streaming, distance_limit");
+    v("variant", variant, "attention variant (see `lminf variants`)", Choices(attention_variant_names()));
     v("block_size", block_size, "query rows per tile of the blockwise kernel (memory ~ block_size x key_block_size per head)");
     v("key_block_size", key_block_size,
       "key columns per tile of the blockwise kernel; lambda/streaming compute a query tile's band and starting "
       "columns as one tile when the starting columns fit in key_block_size and the band in 16 x key_block_size");
-    v("local_branch", local_branch,
-      "L [lambda, topk, distance_limit]: keys at distance d < L are seen at their true distance; the model's "
-      "pretraining length is the paper's choice (Llama-2: 4096)");
-    v("global_branch", global_branch,
-      "G [lambda, topk, distance_limit with triangle_offset]: the first G tokens of the stream stay visible at "
-      "any distance (paper: 10 to 100); 0 gives a plain sliding window");
-    v("limit_distance", limit_distance,
-      "D [lambda, topk, distance_limit]: distance at which far keys are seen: lambda and topk see far starting "
-      "tokens at min(D, K-1), distance_limit every key at min(d, D); 0 = local_branch (the paper's setting); "
-      "null = no ceiling (far tokens at their true distance)");
-    v("top_k", top_k, "[topk] middle keys retrieved per (sequence, head) on the last query row of each forward call");
-    v("top_k_from_layer", top_k_from_layer, "[topk] first layer (0-based, inclusive) that retrieves middle keys");
-    v("top_k_to_layer", top_k_to_layer, "[topk] layer where retrieval stops (exclusive)");
-    v("top_k_insert_at", top_k_insert_at,
-      "[topk] distance at which middle keys are scored and seen (query rotated to it, key unrotated)");
-    v("start_size", start_size, "[streaming] attention sinks: the first start_size tokens of the stream");
-    v("recent_size", recent_size,
-      "[streaming] recent window, the query included; positions are re-indexed inside sinks + window");
-    v("triangle_offset", triangle_offset,
-      "tau [distance_limit]: logits of middle keys (j >= G, d >= L) get -tau * ln(p - L + 1 - G), so the middle "
-      "weighs like n_mid^-tau of its softmax mass; 0 = off");
+    visit_params(v);
   }
+
+ private:
+  // Reading: the variant's parameters from the same map, the other variants' keys reported (registry.cpp).
+  void visit_params(spec_detail::SpecReader& r);
+  // Help text: every variant's keys under a heading naming it (registry.cpp).
+  void visit_params(spec_detail::SpecDescriber& d);
+  // Writing, equality: the chosen variant's keys.
+  template <class V>
+  void visit_params(V& v) {
+    if (VariantParams* p = current()) p->visit(v);
+  }
+  // params_, replaced by the variant's defaults when it holds another variant's struct (or none):
+  // a spec whose variant was set in code reads as that variant with its defaults (registry.cpp).
+  VariantParams* current() const;
+
+  mutable std::unique_ptr<VariantParams> params_;
+  std::vector<std::string> ignored_keys_;
 };
 
 }  // namespace lminf

@@ -40,7 +40,9 @@ struct AttentionCall {
 
 // What a variant can run; the experiment loader reports every unsupported combination up front.
 struct VariantSupport {
-  std::vector<std::string> model_types;  // empty: every family
+  // The variant moves keys to other distances, which only a relative position encoding can realise:
+  // the model must have rotary embeddings or ALiBi (attention/registry.cpp: has_relative_positions).
+  bool needs_relative_positions = false;
   bool gqa = true;
   bool decode = true;           // incremental decoding with a KV cache
   bool tensor_parallel = true;  // heads local to a rank
@@ -51,10 +53,22 @@ class AttentionVariant {
   virtual ~AttentionVariant() = default;
   virtual std::string name() const = 0;
   virtual VariantSupport support() const = 0;
+  // The reasons this variant, with its parameters, cannot run `model` (beyond support()): e.g. a band
+  // wider than the model's sliding_window. Each names the attention key and the fix.
+  virtual std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const { return {}; }
   // Output: [B, H_local, Tq, D] in q's dtype.
   virtual at::Tensor forward(const AttentionCall& call) const = 0;
   // What the KV cache keeps between calls (vanilla: everything).
   virtual std::shared_ptr<const CachePolicy> cache_policy() const { return std::make_shared<KeepAllPolicy>(); }
 };
+
+// "attention.KEY=BAND exceeds the model's sliding_window (...)" when a variant's band is wider than
+// the window a sliding-window model (Mistral) was trained with: it never saw those distances.
+inline std::vector<std::string> sliding_window_problems(const std::string& key, int64_t band, const ModelConfig& model) {
+  if (!model.sliding_window || band <= *model.sliding_window) return {};
+  const std::string w = std::to_string(*model.sliding_window);
+  return {"attention." + key + "=" + std::to_string(band) + " exceeds the model's sliding_window (" + w +
+          ", config.json); set it <= " + w};
+}
 
 }  // namespace lminf

@@ -1,45 +1,59 @@
+// The one list of attention variants, the generic checks every variant shares, and the reading of
+// the `attention:` section's variant-dependent keys (AttentionSpec::visit_params).
 #include "attention/registry.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "attention/variants/distance_limit.h"
 #include "attention/variants/lambda.h"
 #include "attention/variants/streaming.h"
 #include "attention/variants/top_k.h"
 #include "attention/variants/vanilla.h"
-#include "framework/core/error.h"
 #include "framework/config/spec.h"
+#include "framework/core/error.h"
 
 namespace lminf {
+namespace {
+
+// One registry entry: Variant is built from its Params struct and the spec's tile sizes.
+template <class Variant, class Params>
+VariantInfo entry(std::string name, std::string summary, std::vector<std::string> test_sections) {
+  return VariantInfo{std::move(name), std::move(summary), [] { return std::make_unique<ParamsOf<Params>>(); },
+                     [](const AttentionSpec& s) {
+                       return std::make_unique<Variant>(s.params<Params>(),
+                                                        BlockwiseOptions{s.block_size, s.key_block_size});
+                     },
+                     std::move(test_sections)};
+}
+
+}  // namespace
 
 const std::vector<VariantInfo>& attention_variants() {
   static const std::vector<VariantInfo> variants = {
-      {"vanilla",
-       "causal attention over every earlier token at its true distance (the model as trained)",
-       [](const AttentionSpec& s) { return std::make_unique<VanillaAttention>(s); },
-       {}},
-      {"lambda",
-       "LM-Infinite: keys at distance < L at their true distance, the first G tokens beyond at distance D, the "
-       "middle masked; bounded cache (first G + last L)",
-       [](const AttentionSpec& s) { return std::make_unique<LambdaAttention>(s); },
-       {"local_branch", "global_branch", "limit_distance"}},
-      {"topk",
-       "lambda, plus the top_k best middle keys per head on the last query row of each call, seen at distance "
-       "top_k_insert_at, in layers [top_k_from_layer, top_k_to_layer); full cache",
-       [](const AttentionSpec& s) { return std::make_unique<TopKAttention>(s); },
-       {"local_branch", "global_branch", "limit_distance", "top_k", "top_k_from_layer", "top_k_to_layer",
-        "top_k_insert_at"}},
-      {"streaming",
-       "StreamingLLM: start_size attention sinks + a recent window of recent_size, positions re-indexed inside "
-       "the cache; bounded cache",
-       [](const AttentionSpec& s) { return std::make_unique<StreamingAttention>(s); },
-       {"start_size", "recent_size"}},
-      {"distance_limit",
-       "ablation: every earlier token visible at distance min(d, D); optional triangle_offset on the middle "
-       "(j >= G, d >= L); full cache",
-       [](const AttentionSpec& s) { return std::make_unique<DistanceLimitAttention>(s); },
-       {"local_branch", "global_branch", "limit_distance", "triangle_offset"}},
+      entry<VanillaAttention, VanillaParams>(
+          "vanilla", "causal attention over every earlier token at its true distance (the model as trained)",
+          {"{block_size: 7, key_block_size: 11}"}),
+      entry<LambdaAttention, LambdaParams>(
+          "lambda",
+          "LM-Infinite: keys at distance < L at their true distance, the first G tokens beyond at distance D, the "
+          "middle masked; bounded cache (first G + last L)",
+          {"{local_branch: 12, global_branch: 3, block_size: 5, key_block_size: 7}",
+           "{local_branch: 9, global_branch: 2, limit_distance: null}"}),
+      entry<TopKAttention, TopKParams>(
+          "topk",
+          "lambda, plus the top_k best middle keys per head on the last query row of each call, seen at distance "
+          "top_k_insert_at, in layers [top_k_from_layer, top_k_to_layer); full cache",
+          {"{local_branch: 8, global_branch: 2, top_k: 3, top_k_from_layer: 1, top_k_insert_at: 11}"}),
+      entry<StreamingAttention, StreamingParams>(
+          "streaming",
+          "StreamingLLM: start_size attention sinks + a recent window of recent_size, positions re-indexed inside "
+          "the cache; bounded cache",
+          {"{start_size: 3, recent_size: 10, block_size: 8}"}),
+      entry<DistanceLimitAttention, DistanceLimitParams>(
+          "distance_limit",
+          "ablation: every earlier token visible at distance min(d, D); optional triangle_offset on the middle "
+          "(j >= G, d >= L); full cache",
+          {"{limit_distance: 8, triangle_offset: 0.3, local_branch: 8, global_branch: 2}"}),
   };
   return variants;
 }
@@ -50,153 +64,145 @@ std::vector<std::string> attention_variant_names() {
   return names;
 }
 
-namespace {
-const VariantInfo* find_variant(const std::string& name) {
+const VariantInfo* find_attention_variant(const std::string& name) {
   for (const auto& v : attention_variants())
     if (v.name == name) return &v;
   return nullptr;
 }
+
+std::vector<std::string> attention_variant_keys(const VariantInfo& info) { return info.params()->keys(); }
+
+std::vector<std::string> attention_test_sections() {
+  std::vector<std::string> out;
+  for (const auto& v : attention_variants()) {
+    for (const auto& section : v.test_sections) {
+      YAML::Node n(YAML::NodeType::Map);
+      n["variant"] = v.name;
+      for (const auto& kv : YAML::Load(section)) n[kv.first.Scalar()] = kv.second;
+      YAML::Emitter e;
+      e << YAML::Flow << n;
+      out.push_back(e.c_str());
+    }
+  }
+  return out;
+}
+
+namespace {
+
 std::string joined(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
   return s;
 }
 
-// The keys of `spec` whose values differ from AttentionSpec's defaults, with their YAML text.
-class ChangedKeys {
- public:
-  explicit ChangedKeys(const std::vector<const void*>& defaults) : defaults_(defaults) {}
-  template <class M, class... Opts>
-  void operator()(const std::string& key, M& member, const std::string&, const Opts&...) {
-    const M& d = *static_cast<const M*>(defaults_[next_++]);
-    if (!spec_detail::leaf_equal(member, d))
-      changed.emplace_back(key, to_yaml_string(spec_detail::write_value(member)));
-  }
-  std::vector<std::pair<std::string, std::string>> changed;
-
- private:
-  const std::vector<const void*>& defaults_;
-  std::size_t next_ = 0;
-};
-
-std::vector<std::pair<std::string, std::string>> changed_keys(const AttentionSpec& spec) {
-  AttentionSpec defaults;
-  std::vector<const void*> addresses;
-  spec_detail::FieldAddresses collect(addresses);
-  defaults.visit(collect);
-  ChangedKeys changed(addresses);
-  spec_detail::visit_const(spec, changed);
-  return changed.changed;
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-bool uses(const VariantInfo& info, const std::string& key) {
-  return std::find(info.parameters.begin(), info.parameters.end(), key) != info.parameters.end();
+// Every variant's keys, each once, in registry order.
+std::vector<std::string> all_variant_keys() {
+  std::vector<std::string> keys;
+  for (const auto& v : attention_variants())
+    for (const auto& k : attention_variant_keys(v))
+      if (!contains(keys, k)) keys.push_back(k);
+  return keys;
 }
 
 // The variants that read `key`.
 std::string users_of(const std::string& key) {
   std::vector<std::string> users;
   for (const auto& v : attention_variants())
-    if (uses(v, key)) users.push_back(v.name);
+    if (contains(attention_variant_keys(v), key)) users.push_back(v.name);
   return joined(users);
+}
+
+std::string value_text(const YAML::Node& n) {
+  if (n.IsNull()) return "null";
+  std::string s = n.IsScalar() ? n.Scalar() : to_yaml_string(n);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 }  // namespace
 
+VariantParams* AttentionSpec::current() const {
+  const VariantInfo* info = find_attention_variant(variant);
+  if (!info) return nullptr;
+  std::unique_ptr<VariantParams> defaults = info->params();
+  if (!params_ || params_->type() != defaults->type()) params_ = std::move(defaults);
+  return params_.get();
+}
+
+void AttentionSpec::visit_params(spec_detail::SpecReader& r) {
+  ignored_keys_.clear();
+  const YAML::Node& node = r.section();
+  // The variant as read: when its value was refused (reported with did-you-mean), no key can be
+  // judged against it; they are only checked for being some variant's key.
+  bool known = find_attention_variant(variant) != nullptr;
+  if (node.IsMap()) {
+    const YAML::Node v = node["variant"];
+    if (v && !(v.IsScalar() && v.Scalar() == variant)) known = false;
+  }
+  std::vector<std::string> own;
+  if (known) {
+    VariantParams* p = current();
+    p->visit(r);
+    own = p->keys();
+  }
+  const std::vector<std::string> all = all_variant_keys();
+  for (const auto& key : all)
+    if (!contains(own, key)) r.claim_key(key);  // valid in this section, and a candidate for did-you-mean
+  if (!known || !node.IsMap()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node k = it->first;  // a copy: `it->` yields a temporary
+    if (!k.IsScalar() || contains(own, k.Scalar()) || !contains(all, k.Scalar())) continue;
+    // Kept for attention_spec_problems, which reports it with the invalid values: all at once.
+    const std::string path = spec_detail::join_key(r.prefix(), k.Scalar());
+    ignored_keys_.push_back(spec_detail::locate(r.source(), path, k.Mark()) + ": " + path + "=" +
+                            value_text(it->second) + " is not used by variant " + variant + " (used by: " +
+                            users_of(k.Scalar()) + "); remove it or change " +
+                            spec_detail::join_key(r.prefix(), "variant"));
+  }
+}
+
+void AttentionSpec::visit_params(spec_detail::SpecDescriber& d) {
+  for (const auto& v : attention_variants()) {
+    std::unique_ptr<VariantParams> p = v.params();
+    if (p->keys().empty()) continue;
+    d.heading(spec_detail::join_key(d.prefix(), "variant") + ": " + v.name + " reads");
+    p->visit(d);
+  }
+}
+
+bool has_relative_positions(const ModelConfig& model) { return model.alibi || model.rotary_dims() > 0; }
+
 std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   std::vector<std::string> problems;
-  const VariantInfo* info = find_variant(spec.variant);
-  if (!info) {
+  if (!find_attention_variant(spec.variant)) {
     problems.push_back("attention.variant: \"" + spec.variant +
                        "\" is not a variant (available: " + joined(attention_variant_names()) + ")");
     return problems;
   }
   if (spec.block_size <= 0) problems.push_back("attention.block_size must be > 0");
   if (spec.key_block_size <= 0) problems.push_back("attention.key_block_size must be > 0");
-  const std::string& name = spec.variant;
-  for (const auto& [key, value] : changed_keys(spec)) {
-    if (key == "variant" || key == "block_size" || key == "key_block_size" || uses(*info, key)) continue;
-    problems.push_back("attention." + key + "=" + trimmed(value) + " is not used by variant " + name +
-                       " (used by: " + users_of(key) + "); remove it or change attention.variant");
-  }
-  auto key_value = [](const std::string& key, int64_t v) { return "attention." + key + "=" + std::to_string(v); };
-  if (uses(*info, "local_branch") && spec.local_branch <= 0) {
-    problems.push_back(key_value("local_branch", spec.local_branch) +
-                       " must be > 0 (use attention.variant: vanilla to disable the window)");
-  }
-  if (uses(*info, "global_branch") && spec.global_branch < 0) {
-    problems.push_back(key_value("global_branch", spec.global_branch) +
-                       " must be >= 0 (0: no starting tokens, a plain sliding window)");
-  }
-  if (uses(*info, "limit_distance") && spec.limit_distance && *spec.limit_distance < 0) {
-    problems.push_back(key_value("limit_distance", *spec.limit_distance) +
-                       " must be > 0 (0 or absent: local_branch; null: no distance ceiling)");
-  }
-  if (uses(*info, "top_k")) {
-    if (spec.top_k <= 0)
-      problems.push_back(key_value("top_k", spec.top_k) +
-                         " must be > 0 (use attention.variant: lambda for no retrieval)");
-    if (spec.top_k_from_layer < 0)
-      problems.push_back(key_value("top_k_from_layer", spec.top_k_from_layer) + " must be >= 0");
-    if (spec.top_k_to_layer <= spec.top_k_from_layer)
-      problems.push_back(key_value("top_k_to_layer", spec.top_k_to_layer) + " must be > attention.top_k_from_layer (" +
-                         std::to_string(spec.top_k_from_layer) + "): no layer would retrieve");
-    if (spec.top_k_insert_at < 0)
-      problems.push_back(key_value("top_k_insert_at", spec.top_k_insert_at) + " must be >= 0");
-  }
-  if (uses(*info, "start_size") && spec.start_size < 0)
-    problems.push_back(key_value("start_size", spec.start_size) + " must be >= 0 (0: a plain sliding window)");
-  if (uses(*info, "recent_size") && spec.recent_size <= 0)
-    problems.push_back(key_value("recent_size", spec.recent_size) + " must be > 0 (the window includes the query)");
-  if (uses(*info, "triangle_offset") && !std::isfinite(spec.triangle_offset))
-    problems.push_back("attention.triangle_offset must be a finite number");
+  for (const auto& p : spec.ignored_keys()) problems.push_back(p);
+  for (auto& p : spec.variant_params()->problems()) problems.push_back(std::move(p));
   return problems;
 }
 
 std::vector<std::string> attention_problems(const AttentionSpec& spec, const ModelConfig& model, int tensor_parallel) {
   std::vector<std::string> problems = attention_spec_problems(spec);
-  const VariantInfo* info = find_variant(spec.variant);
-  if (!info || !problems.empty()) return problems;  // the variant cannot be built from invalid values
-  auto variant = info->make(spec);
-  VariantSupport sup = variant->support();
-  if (!sup.model_types.empty() &&
-      std::find(sup.model_types.begin(), sup.model_types.end(), model.model_type) == sup.model_types.end()) {
-    problems.push_back("attention.variant " + spec.variant + " does not support model_type " + model.model_type +
-                       " (supported: " + joined(sup.model_types) + ")");
-  }
-  if (!sup.gqa && model.n_head_kv != model.n_head) {
-    problems.push_back("attention.variant " + spec.variant + " does not support grouped-query attention");
-  }
-  if (!sup.tensor_parallel && tensor_parallel > 1) {
-    problems.push_back("attention.variant " + spec.variant + " does not support tensor parallelism");
-  }
-  // A sliding-window model (Mistral) never saw distances >= its window: a wider band is out of range.
-  if (model.sliding_window) {
-    const int64_t w = *model.sliding_window;
-    auto check_band = [&](const std::string& key, int64_t band) {
-      if (band > w)
-        problems.push_back("attention." + key + "=" + std::to_string(band) + " exceeds the model's sliding_window (" +
-                           std::to_string(w) + ", config.json); set it <= " + std::to_string(w));
-    };
-    if (spec.variant == "lambda" || spec.variant == "topk") check_band("local_branch", spec.local_branch);
-    if (spec.variant == "streaming") check_band("recent_size", spec.recent_size);
-    if (spec.variant == "distance_limit" && spec.limit()) check_band("limit_distance", *spec.limit());
-    if (spec.variant == "distance_limit" && !spec.limit())
-      problems.push_back(
-          "attention.limit_distance: null keeps every key at its true distance, beyond the model's "
-          "sliding_window (" +
-          std::to_string(w) + "); set a limit <= " + std::to_string(w));
-  }
-  if (spec.variant == "topk" && spec.top_k_from_layer >= model.n_layer) {
-    problems.push_back("attention.top_k_from_layer=" + std::to_string(spec.top_k_from_layer) + " but the model has " +
-                       std::to_string(model.n_layer) +
-                       " layers: no layer would retrieve (lower it or use variant lambda)");
-  }
+  if (!problems.empty()) return problems;  // the variant cannot be built from invalid values
+  auto variant = find_attention_variant(spec.variant)->make(spec);
+  const VariantSupport sup = variant->support();
+  const std::string name = "attention.variant " + spec.variant;
+  if (sup.needs_relative_positions && !has_relative_positions(model))
+    problems.push_back(name + " needs rotary embeddings or ALiBi biases, which model_type " + model.model_type +
+                       " does not have");
+  if (!sup.gqa && model.n_head_kv != model.n_head)
+    problems.push_back(name + " does not support grouped-query attention");
+  if (!sup.tensor_parallel && tensor_parallel > 1) problems.push_back(name + " does not support tensor parallelism");
+  for (auto& p : variant->model_problems(model, tensor_parallel)) problems.push_back(std::move(p));
   return problems;
 }
 
@@ -207,7 +213,7 @@ std::unique_ptr<AttentionVariant> make_attention(const AttentionSpec& spec) {
     for (const auto& p : problems) msg += "\n  - " + p;
     throw Error(msg);
   }
-  return find_variant(spec.variant)->make(spec);
+  return find_attention_variant(spec.variant)->make(spec);
 }
 
 }  // namespace lminf

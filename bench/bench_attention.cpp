@@ -84,11 +84,8 @@ std::vector<int64_t> parse_list(const std::string& s) {
 std::string kib(int64_t T) { return T % 1024 == 0 ? std::to_string(T / 1024) + "k" : std::to_string(T); }
 
 AttentionSpec lambda_spec(int64_t L, int64_t G) {
-  AttentionSpec s;
-  s.variant = "lambda";
-  s.local_branch = L;
-  s.global_branch = G;
-  return s;
+  return AttentionSpec::parse("{variant: lambda, local_branch: " + std::to_string(L) +
+                              ", global_branch: " + std::to_string(G) + "}");
 }
 
 // The original's long_seq mode (spec section 2.2), one head at a time (its head loop; on a whole

@@ -2,17 +2,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
+#include "attention/variants/lambda.h"  // branch_problems
 #include "framework/core/error.h"
 
 namespace lminf {
 
-DistanceLimitOptions DistanceLimitOptions::from_spec(const AttentionSpec& spec) {
-  return DistanceLimitOptions{spec.limit(),
-                              spec.triangle_offset,
-                              spec.local_branch,
-                              spec.global_branch,
-                              {spec.block_size, spec.key_block_size}};
+std::vector<std::string> DistanceLimitParams::problems() const {
+  std::vector<std::string> p = branch_problems(local_branch, global_branch, limit_distance);
+  if (!std::isfinite(triangle_offset)) p.push_back("attention.triangle_offset must be a finite number");
+  return p;
+}
+
+DistanceLimitOptions DistanceLimitOptions::from(const DistanceLimitParams& p, BlockwiseOptions tiles) {
+  return DistanceLimitOptions{p.limit(), p.triangle_offset, p.local_branch, p.global_branch, tiles};
 }
 
 DistanceLimitAttention::DistanceLimitAttention(const DistanceLimitOptions& opts) : opts_(opts) {
@@ -27,8 +31,17 @@ DistanceLimitAttention::DistanceLimitAttention(const DistanceLimitOptions& opts)
 
 VariantSupport DistanceLimitAttention::support() const {
   VariantSupport s;
-  s.model_types = {"llama", "mistral", "mpt", "gptj"};
+  s.needs_relative_positions = true;  // far keys seen at distance D
   return s;
+}
+
+std::vector<std::string> DistanceLimitAttention::model_problems(const ModelConfig& model, int) const {
+  if (!model.sliding_window) return {};
+  const std::string w = std::to_string(*model.sliding_window);
+  if (!opts_.limit_distance)
+    return {"attention.limit_distance: null keeps every key at its true distance, beyond the model's sliding_window (" +
+            w + "); set a limit <= " + w};
+  return sliding_window_problems("limit_distance", *opts_.limit_distance, model);
 }
 
 at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {

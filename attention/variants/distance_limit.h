@@ -9,11 +9,41 @@
 // the cache keeps everything.
 #pragma once
 
-#include "attention/attention_spec.h"
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "attention/attention_variant.h"
 #include "attention/kernels/band_attention.h"
 
 namespace lminf {
+
+// The attention.* keys of distance_limit (spec section 2.3).
+struct DistanceLimitParams {
+  int64_t local_branch = 4096;  // L: with triangle_offset, the middle starts at distance L
+  int64_t global_branch = 10;   // G: with triangle_offset, the middle starts at key G
+  // D: 0 (the default) = local_branch, a positive value, or null = no ceiling (see limit()).
+  std::optional<int64_t> limit_distance = 0;
+  double triangle_offset = 0.0;  // tau: middle logits (j >= G, d >= L) get -tau * ln(p - L + 1 - G)
+
+  std::optional<int64_t> limit() const {
+    if (!limit_distance) return std::nullopt;
+    return *limit_distance == 0 ? local_branch : *limit_distance;
+  }
+  std::optional<int64_t> local_window() const { return local_branch; }
+  template <class V>
+  void visit(V& v) {
+    v("local_branch", local_branch,
+      "L: with triangle_offset, the middle (keys at distance >= L) starts here; limit_distance 0 means L");
+    v("global_branch", global_branch, "G: with triangle_offset, keys j < G are not middle keys");
+    v("limit_distance", limit_distance,
+      "D: every key at distance min(d, D); 0 = local_branch; null = no ceiling (every key at its true distance)");
+    v("triangle_offset", triangle_offset,
+      "tau: logits of middle keys (j >= G, d >= L) get -tau * ln(p - L + 1 - G), so the middle weighs like "
+      "n_mid^-tau of its softmax mass; 0 = off");
+  }
+  std::vector<std::string> problems() const;
+};
 
 struct DistanceLimitOptions {
   std::optional<int64_t> limit_distance = 4096;  // D >= 1; nullopt: no ceiling
@@ -21,16 +51,17 @@ struct DistanceLimitOptions {
   int64_t local_branch = 4096;                   // L: with tau, the middle starts at distance L
   int64_t global_branch = 10;                    // G: with tau, the middle starts at key G
   BlockwiseOptions tiles;
-  static DistanceLimitOptions from_spec(const AttentionSpec& spec);
+  static DistanceLimitOptions from(const DistanceLimitParams& p, BlockwiseOptions tiles);
 };
 
 class DistanceLimitAttention final : public AttentionVariant {
  public:
   explicit DistanceLimitAttention(const DistanceLimitOptions& opts);
-  explicit DistanceLimitAttention(const AttentionSpec& spec)
-      : DistanceLimitAttention(DistanceLimitOptions::from_spec(spec)) {}
+  DistanceLimitAttention(const DistanceLimitParams& p, BlockwiseOptions tiles)
+      : DistanceLimitAttention(DistanceLimitOptions::from(p, tiles)) {}
   std::string name() const override { return "distance_limit"; }
   VariantSupport support() const override;
+  std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
   at::Tensor forward(const AttentionCall& call) const override;
 
  private:

@@ -2,17 +2,37 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "framework/core/error.h"
 
 namespace lminf {
 
-LambdaOptions LambdaOptions::from_spec(const AttentionSpec& spec) {
+std::vector<std::string> branch_problems(int64_t local_branch, int64_t global_branch,
+                                         const std::optional<int64_t>& limit_distance) {
+  std::vector<std::string> p;
+  if (local_branch <= 0)
+    p.push_back("attention.local_branch=" + std::to_string(local_branch) +
+                " must be > 0 (use attention.variant: vanilla to disable the window)");
+  if (global_branch < 0)
+    p.push_back("attention.global_branch=" + std::to_string(global_branch) +
+                " must be >= 0 (0: no starting tokens, a plain sliding window)");
+  if (limit_distance && *limit_distance < 0)
+    p.push_back("attention.limit_distance=" + std::to_string(*limit_distance) +
+                " must be > 0 (0 or absent: local_branch; null: no distance ceiling)");
+  return p;
+}
+
+std::vector<std::string> LambdaParams::problems() const {
+  return branch_problems(local_branch, global_branch, limit_distance);
+}
+
+LambdaOptions LambdaOptions::from(const LambdaParams& p, BlockwiseOptions tiles) {
   LambdaOptions o;
-  o.local_branch = spec.local_branch;
-  o.global_branch = spec.global_branch;
-  o.limit_distance = spec.limit();
-  o.tiles = {spec.block_size, spec.key_block_size};
+  o.local_branch = p.local_branch;
+  o.global_branch = p.global_branch;
+  o.limit_distance = p.limit();
+  o.tiles = tiles;
   return o;
 }
 
@@ -27,8 +47,12 @@ LambdaAttention::LambdaAttention(const LambdaOptions& opts) : opts_(opts) {
 
 VariantSupport LambdaAttention::support() const {
   VariantSupport s;
-  s.model_types = {"llama", "mistral", "mpt", "gptj"};  // rotary (rotate-half or interleaved) or ALiBi
+  s.needs_relative_positions = true;  // the global branch is seen at distance D
   return s;
+}
+
+std::vector<std::string> LambdaAttention::model_problems(const ModelConfig& model, int) const {
+  return sliding_window_problems("local_branch", opts_.local_branch, model);
 }
 
 std::shared_ptr<const CachePolicy> LambdaAttention::cache_policy() const {

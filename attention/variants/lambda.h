@@ -13,11 +13,49 @@
 // flat for any stream length and chunked streaming equals one long prefill whenever D <= L.
 #pragma once
 
-#include "attention/attention_spec.h"
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "attention/attention_variant.h"
 #include "attention/kernels/band_attention.h"
 
 namespace lminf {
+
+// The attention.* keys of lambda (and of topk, which reads them too).
+struct LambdaParams {
+  int64_t local_branch = 4096;  // L: keys at distance d < L are seen at their true distance
+  int64_t global_branch = 10;   // G: starting tokens j < G stay visible beyond the window
+  // D. Three states: 0 (the default) = "unset", resolved to local_branch (see limit()); a positive
+  // value; YAML null = no distance ceiling (far starting tokens at their true distance). 0 is kept in
+  // the resolved spec, so a written config reads back with the same meaning.
+  std::optional<int64_t> limit_distance = 0;
+
+  // D as the variant uses it: limit_distance, local_branch when 0, nullopt for null (no ceiling).
+  std::optional<int64_t> limit() const {
+    if (!limit_distance) return std::nullopt;
+    return *limit_distance == 0 ? local_branch : *limit_distance;
+  }
+  std::optional<int64_t> local_window() const { return local_branch; }
+
+  template <class V>
+  void visit(V& v) {
+    v("local_branch", local_branch,
+      "L: keys at distance d < L are seen at their true distance; the model's pretraining length is the "
+      "paper's choice (Llama-2: 4096)");
+    v("global_branch", global_branch,
+      "G: the first G tokens of the stream stay visible at any distance (paper: 10 to 100); 0 gives a plain "
+      "sliding window");
+    v("limit_distance", limit_distance,
+      "D: distance at which far starting tokens are seen, min(D, K-1); 0 = local_branch (the paper's setting); "
+      "null = no ceiling (far tokens at their true distance)");
+  }
+  std::vector<std::string> problems() const;
+};
+
+// The checks of L, G and D shared by the variants that read them (lambda, topk, distance_limit).
+std::vector<std::string> branch_problems(int64_t local_branch, int64_t global_branch,
+                                         const std::optional<int64_t>& limit_distance);
 
 struct LambdaOptions {
   int64_t local_branch = 4096;                   // L >= 1
@@ -25,15 +63,16 @@ struct LambdaOptions {
   std::optional<int64_t> limit_distance = 4096;  // D >= 1; nullopt: far starting tokens at their true distance
   BlockwiseOptions tiles;
 
-  static LambdaOptions from_spec(const AttentionSpec& spec);
+  static LambdaOptions from(const LambdaParams& p, BlockwiseOptions tiles);
 };
 
 class LambdaAttention : public AttentionVariant {
  public:
   explicit LambdaAttention(const LambdaOptions& opts);
-  explicit LambdaAttention(const AttentionSpec& spec) : LambdaAttention(LambdaOptions::from_spec(spec)) {}
+  LambdaAttention(const LambdaParams& p, BlockwiseOptions tiles) : LambdaAttention(LambdaOptions::from(p, tiles)) {}
   std::string name() const override { return "lambda"; }
   VariantSupport support() const override;
+  std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
   at::Tensor forward(const AttentionCall& call) const override { return attend(call, false).out; }
   std::shared_ptr<const CachePolicy> cache_policy() const override;
 

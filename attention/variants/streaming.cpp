@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "framework/core/error.h"
 
 namespace lminf {
 
-StreamingOptions StreamingOptions::from_spec(const AttentionSpec& spec) {
-  return StreamingOptions{spec.start_size, spec.recent_size, {spec.block_size, spec.key_block_size}};
+std::vector<std::string> StreamingParams::problems() const {
+  std::vector<std::string> p;
+  if (start_size < 0)
+    p.push_back("attention.start_size=" + std::to_string(start_size) + " must be >= 0 (0: a plain sliding window)");
+  if (recent_size <= 0)
+    p.push_back("attention.recent_size=" + std::to_string(recent_size) + " must be > 0 (the window includes the query)");
+  return p;
 }
 
 StreamingAttention::StreamingAttention(const StreamingOptions& opts) : opts_(opts) {
@@ -19,8 +25,12 @@ StreamingAttention::StreamingAttention(const StreamingOptions& opts) : opts_(opt
 
 VariantSupport StreamingAttention::support() const {
   VariantSupport s;
-  s.model_types = {"llama", "mistral", "mpt", "gptj"};
+  s.needs_relative_positions = true;  // positions re-indexed inside the cache
   return s;
+}
+
+std::vector<std::string> StreamingAttention::model_problems(const ModelConfig& model, int) const {
+  return sliding_window_problems("recent_size", opts_.recent_size, model);
 }
 
 std::shared_ptr<const CachePolicy> StreamingAttention::cache_policy() const {

@@ -8,25 +8,41 @@
 // The cache keeps the first S and the last R - 1 pre-RoPE keys (HeadTailPolicy): flat memory.
 #pragma once
 
-#include "attention/attention_spec.h"
+#include <string>
+#include <vector>
+
 #include "attention/attention_variant.h"
 #include "attention/kernels/band_attention.h"
 
 namespace lminf {
 
+// The attention.* keys of streaming.
+struct StreamingParams {
+  int64_t start_size = 4;      // attention sinks: the first tokens of the stream
+  int64_t recent_size = 2000;  // recent window, the query included
+
+  template <class V>
+  void visit(V& v) {
+    v("start_size", start_size, "attention sinks: the first start_size tokens of the stream");
+    v("recent_size", recent_size, "recent window, the query included; positions are re-indexed inside sinks + window");
+  }
+  std::vector<std::string> problems() const;
+};
+
 struct StreamingOptions {
   int64_t start_size = 4;      // S >= 0
   int64_t recent_size = 2000;  // R >= 1
   BlockwiseOptions tiles;
-  static StreamingOptions from_spec(const AttentionSpec& spec);
 };
 
 class StreamingAttention final : public AttentionVariant {
  public:
   explicit StreamingAttention(const StreamingOptions& opts);
-  explicit StreamingAttention(const AttentionSpec& spec) : StreamingAttention(StreamingOptions::from_spec(spec)) {}
+  StreamingAttention(const StreamingParams& p, BlockwiseOptions tiles)
+      : StreamingAttention(StreamingOptions{p.start_size, p.recent_size, tiles}) {}
   std::string name() const override { return "streaming"; }
   VariantSupport support() const override;
+  std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
   at::Tensor forward(const AttentionCall& call) const override;
   std::shared_ptr<const CachePolicy> cache_policy() const override;
 

@@ -2,19 +2,41 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "framework/core/error.h"
 
 namespace lminf {
 
-TopKOptions TopKOptions::from_spec(const AttentionSpec& spec) {
-  return TopKOptions{spec.top_k, spec.top_k_from_layer, spec.top_k_to_layer, spec.top_k_insert_at};
+std::vector<std::string> TopKParams::problems() const {
+  std::vector<std::string> p = lambda.problems();
+  auto key_value = [](const std::string& key, int64_t v) { return "attention." + key + "=" + std::to_string(v); };
+  if (top_k <= 0)
+    p.push_back(key_value("top_k", top_k) + " must be > 0 (use attention.variant: lambda for no retrieval)");
+  if (top_k_from_layer < 0) p.push_back(key_value("top_k_from_layer", top_k_from_layer) + " must be >= 0");
+  if (top_k_to_layer <= top_k_from_layer)
+    p.push_back(key_value("top_k_to_layer", top_k_to_layer) + " must be > attention.top_k_from_layer (" +
+                std::to_string(top_k_from_layer) + "): no layer would retrieve");
+  if (top_k_insert_at < 0) p.push_back(key_value("top_k_insert_at", top_k_insert_at) + " must be >= 0");
+  return p;
+}
+
+TopKOptions TopKOptions::from(const TopKParams& p) {
+  return TopKOptions{p.top_k, p.top_k_from_layer, p.top_k_to_layer, p.top_k_insert_at};
 }
 
 TopKAttention::TopKAttention(const LambdaOptions& lambda, const TopKOptions& top_k) : lambda_(lambda), top_k_(top_k) {
   if (top_k_.k < 1) fail("attention.top_k=", top_k_.k, " must be > 0 (use attention.variant: lambda for no retrieval)");
   if (top_k_.from_layer < 0) fail("attention.top_k_from_layer=", top_k_.from_layer, " must be >= 0");
   if (top_k_.insert_at < 0) fail("attention.top_k_insert_at=", top_k_.insert_at, " must be >= 0");
+}
+
+std::vector<std::string> TopKAttention::model_problems(const ModelConfig& model, int tensor_parallel) const {
+  std::vector<std::string> p = lambda_.model_problems(model, tensor_parallel);
+  if (top_k_.from_layer >= model.n_layer)
+    p.push_back("attention.top_k_from_layer=" + std::to_string(top_k_.from_layer) + " but the model has " +
+                std::to_string(model.n_layer) + " layers: no layer would retrieve (lower it or use variant lambda)");
+  return p;
 }
 
 at::Tensor TopKAttention::forward(const AttentionCall& call) const {

@@ -7,11 +7,6 @@
 
 namespace lminf {
 
-VanillaAttention::VanillaAttention(const AttentionSpec& spec) {
-  opts_.block_q = spec.block_size;
-  opts_.block_k = spec.key_block_size;
-}
-
 at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   at::Tensor q = call.q, k = call.k;

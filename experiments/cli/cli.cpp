@@ -134,7 +134,7 @@ int cmd_variants(const Args&) {
   for (const auto& v : attention_variants()) {
     std::cout << v.name << "\t" << v.summary << "\n";
     std::string keys;
-    for (const auto& k : v.parameters) keys += (keys.empty() ? "attention." : ", attention.") + k;
+    for (const auto& k : attention_variant_keys(v)) keys += (keys.empty() ? "attention." : ", attention.") + k;
     if (!keys.empty()) std::cout << "\tparameters: " << keys << "\n";
   }
   return 0;

@@ -4,8 +4,8 @@
 // with its key metrics) is written at the end.
 //
 //   sweep:
-//     grid: {attention.variant: [vanilla, lambda], attention.local_branch: [64, 128]}  # product
-//     points: [{attention.variant: streaming, attention.recent_size: 128}]             # appended as is
+//     grid: {attention.local_branch: [64, 128], attention.global_branch: [4, 10]}  # product
+//     points: [{attention: {variant: streaming, recent_size: 128}}]              # appended as is
 #pragma once
 
 #include <filesystem>
@@ -18,7 +18,7 @@
 namespace lminf {
 
 struct SweepPoint {
-  std::string name;  // folder name, e.g. "attention.variant=lambda,attention.local_branch=64"
+  std::string name;  // folder name, e.g. "attention.local_branch=64,attention.global_branch=4"
   std::vector<std::pair<std::string, std::string>> overrides;  // key path -> YAML value text
 };
 

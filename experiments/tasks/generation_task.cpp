@@ -54,8 +54,9 @@ std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, co
   if (!t.empty()) p.push_back(t);
   const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "generations");
   if (!journal.empty()) p.push_back(journal);
-  if (spec_.truncation_baseline && spec_.baseline_length == 0 && spec.attention.local_branch < 1)
-    p.push_back("task.baseline_length: 0 means attention.local_branch, which is not set");
+  if (spec_.truncation_baseline && spec_.baseline_length == 0 && !spec.attention.local_window())
+    p.push_back("task.baseline_length: 0 means attention.local_branch, which variant " + spec.attention.variant +
+                " does not have (set task.baseline_length)");
   return p;
 }
 
@@ -126,13 +127,9 @@ void GenerationTask::run(RunContext& ctx) {
       else ++skipped[d];
     }
   }
-  const int64_t L = spec_.baseline_length > 0 ? spec_.baseline_length : es.attention.local_branch;
+  const int64_t L = spec_.baseline_length > 0 ? spec_.baseline_length : es.attention.local_window().value_or(0);
   std::unique_ptr<AttentionVariant> vanilla;
-  if (spec_.truncation_baseline) {
-    AttentionSpec v;
-    v.variant = "vanilla";
-    vanilla = make_attention(v);
-  }
+  if (spec_.truncation_baseline) vanilla = make_attention(AttentionSpec{});  // the default spec is vanilla
 
   LocalCommunicator single;
   Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;

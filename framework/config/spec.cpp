@@ -447,7 +447,9 @@ std::string join_key(const std::string& prefix, const std::string& key) {
 
 std::string format_help_rows(const std::vector<HelpRow>& rows) {
   std::size_t path_w = 0, type_w = 0, default_w = 0;
+  auto is_heading = [](const HelpRow& r) { return r.type.empty() && r.path.rfind("# ", 0) == 0; };
   for (const auto& r : rows) {
+    if (is_heading(r)) continue;  // printed as is, not aligned
     path_w = std::max(path_w, 2 * r.depth + r.path.size());
     type_w = std::max(type_w, r.type.size());
     default_w = std::max(default_w, r.default_text.size());
@@ -455,6 +457,10 @@ std::string format_help_rows(const std::vector<HelpRow>& rows) {
   default_w = std::min<std::size_t>(default_w, 24);  // a long default pushes only its own line
   std::string out;
   for (const auto& r : rows) {
+    if (is_heading(r)) {
+      out += r.path + "\n";
+      continue;
+    }
     std::string line = std::string(2 * r.depth, ' ') + r.path;
     line += std::string(path_w - line.size() + 2, ' ') + r.type;
     line += std::string(type_w - r.type.size() + 2, ' ') + r.default_text;

@@ -52,6 +52,7 @@ struct Required {};
 // The string value (or each string of a list) must be one of these.
 struct Choices {
   Choices(std::initializer_list<std::string> v) : values(v) {}
+  explicit Choices(std::vector<std::string> v) : values(std::move(v)) {}  // a list known at run time (a registry)
   std::vector<std::string> values;
 };
 

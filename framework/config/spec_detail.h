@@ -342,6 +342,14 @@ class SpecReader {
     }
   }
 
+  // For sections whose keys depend on a value read earlier in the same visit (attention: the keys
+  // of the chosen variant): the section being read, its dotted path and source (for locate()), and a
+  // key that is valid though no field reads it here (it counts for unknown-key checks and did-you-mean).
+  const YAML::Node& section() const { return node_; }
+  const std::string& prefix() const { return prefix_; }
+  const SpecSource& source() const { return src_; }
+  void claim_key(const std::string& key) { keys_.push_back(key); }
+
   // Reports keys of the section that no field claimed (and keys given twice).
   void check_unknown_keys() {
     if (!node_.IsMap()) return;
@@ -432,6 +440,10 @@ class SpecDescriber {
  public:
   SpecDescriber(std::vector<HelpRow>& rows, std::string prefix, int depth)
       : rows_(rows), prefix_(std::move(prefix)), depth_(depth) {}
+  // A line of its own between the keys (`# ...`), e.g. the name of the variant whose keys follow.
+  void heading(const std::string& text) { rows_.push_back({0, "# " + text, "", "", ""}); }
+  const std::string& prefix() const { return prefix_; }
+
   template <class M, class... Opts>
   void operator()(const std::string& key, M& member, const std::string& help, const Opts&... opts) {
     check_field<M, Opts...>();
@@ -477,13 +489,20 @@ class SpecComparer {
   template <class M, class... Opts>
   void operator()(const std::string&, M& member, const std::string&, const Opts&...) {
     check_field<M, Opts...>();
-    // Same type T visited in the same order, so field i of the other object is also an M.
-    const M& theirs = *static_cast<const M*>(other_[next_++]);
+    // Same type T visited in the same order, so field i of the other object is also an M -- while
+    // the fields so far are equal: a spec whose later fields depend on an earlier one (attention's
+    // variant) has another field list once that one differs, so stop looking then.
+    const std::size_t i = next_++;
     if (!equal_) return;
+    if (i >= other_.size()) {
+      equal_ = false;
+      return;
+    }
+    const M& theirs = *static_cast<const M*>(other_[i]);
     if constexpr (is_spec_v<M>) equal_ = spec_equal_impl(member, theirs);
     else equal_ = leaf_equal(member, theirs);
   }
-  bool equal() const { return equal_; }
+  bool equal() const { return equal_ && next_ == other_.size(); }
 
  private:
   const std::vector<const void*>& other_;

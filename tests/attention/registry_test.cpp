@@ -1,10 +1,14 @@
-// The attention section: limit_distance's three states, the resolved spec round trip, and the
-// problems the loader reports before any weight is read.
+// The attention section: limit_distance's three states, the resolved spec round trip, keys of other
+// variants and unknown keys at read time, and the problems the loader reports before any weight is read.
 #include "attention/registry.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "attention/variants/lambda.h"
 #include "framework/config/spec.h"
+#include "support/test_support.h"
 
 namespace lminf {
 namespace {
@@ -21,17 +25,24 @@ bool mentions(const std::vector<std::string>& problems, const std::string& text)
   return false;
 }
 
+// The error of reading `yaml` ("" when it reads).
+std::string read_error(const std::string& yaml) {
+  return lminf::testing::error_of([&] { parse(yaml); });
+}
+
 std::string all(const std::vector<std::string>& problems) {
   std::string s;
   for (const auto& p : problems) s += p + "\n";
   return s;
 }
 
+std::optional<int64_t> lambda_limit(const std::string& yaml) { return parse(yaml).params<LambdaParams>().limit(); }
+
 TEST(AttentionSpec, LimitDistanceUnsetNullOrValue) {
-  EXPECT_EQ(parse("{variant: lambda, local_branch: 64}").limit(), std::optional<int64_t>(64));
-  EXPECT_EQ(parse("{variant: lambda, local_branch: 64, limit_distance: 0}").limit(), std::optional<int64_t>(64));
-  EXPECT_EQ(parse("{variant: lambda, local_branch: 64, limit_distance: 50}").limit(), std::optional<int64_t>(50));
-  EXPECT_EQ(parse("{variant: lambda, local_branch: 64, limit_distance: null}").limit(), std::nullopt);
+  EXPECT_EQ(lambda_limit("{variant: lambda, local_branch: 64}"), std::optional<int64_t>(64));
+  EXPECT_EQ(lambda_limit("{variant: lambda, local_branch: 64, limit_distance: 0}"), std::optional<int64_t>(64));
+  EXPECT_EQ(lambda_limit("{variant: lambda, local_branch: 64, limit_distance: 50}"), std::optional<int64_t>(50));
+  EXPECT_EQ(lambda_limit("{variant: lambda, local_branch: 64, limit_distance: null}"), std::nullopt);
 }
 
 TEST(AttentionSpec, ResolvedSpecReadsBackWithTheSameMeaning) {
@@ -41,8 +52,22 @@ TEST(AttentionSpec, ResolvedSpecReadsBackWithTheSameMeaning) {
     AttentionSpec a = parse(y);
     AttentionSpec b = parse(to_yaml_string(write_spec(a)));
     EXPECT_TRUE(spec_equal(a, b)) << y;
-    EXPECT_EQ(a.limit(), b.limit()) << y;
+    if (a.variant == "lambda") EXPECT_EQ(a.params<LambdaParams>().limit(), b.params<LambdaParams>().limit()) << y;
   }
+  // Every test section of every variant, and the defaults of each variant, round-trip; the resolved
+  // section holds exactly the variant's keys.
+  std::vector<std::string> sections = attention_test_sections();
+  for (const auto& v : attention_variants()) sections.push_back("{variant: " + v.name + "}");
+  for (const auto& y : sections) {
+    AttentionSpec a = parse(y);
+    YAML::Node written = write_spec(a);
+    AttentionSpec b = parse(to_yaml_string(written));
+    EXPECT_TRUE(spec_equal(a, b)) << y;
+    EXPECT_EQ(written.size(), 3 + attention_variant_keys(*find_attention_variant(a.variant)).size()) << y;
+  }
+  EXPECT_FALSE(spec_equal(parse("{variant: lambda}"), parse("{variant: topk}")));
+  EXPECT_FALSE(spec_equal(parse("{variant: lambda}"), parse("{variant: lambda, local_branch: 5}")));
+  EXPECT_FALSE(spec_equal(parse("{variant: vanilla}"), parse("{variant: streaming}")));
 }
 
 TEST(AttentionProblems, InvalidValuesSayTheFix) {
@@ -59,7 +84,15 @@ TEST(AttentionProblems, InvalidValuesSayTheFix) {
   p = attention_spec_problems(parse("{variant: streaming, recent_size: 0, start_size: -1}"));
   EXPECT_TRUE(mentions(p, "attention.recent_size=0 must be > 0")) << all(p);
   EXPECT_TRUE(mentions(p, "attention.start_size=-1 must be >= 0")) << all(p);
-  p = attention_spec_problems(parse("{variant: lamda}"));
+  // A misspelt variant is refused when read, with did-you-mean; a variant set in code, when checked.
+  std::string e = read_error("{variant: lamda}");
+  EXPECT_NE(e.find("attention.variant: \"lamda\" is not one of: vanilla, lambda, topk, streaming, distance_limit "
+                   "(did you mean \"lambda\"?)"),
+            std::string::npos)
+      << e;
+  AttentionSpec in_code;
+  in_code.variant = "lamda";
+  p = attention_spec_problems(in_code);
   EXPECT_TRUE(mentions(p, "\"lamda\" is not a variant (available: vanilla, lambda, topk, streaming, distance_limit)"))
       << all(p);
   EXPECT_THROW(make_attention(parse("{variant: lambda, local_branch: 0}")), Error);
@@ -77,6 +110,19 @@ TEST(AttentionProblems, ParametersTheVariantIgnores) {
       << all(p);
   p = attention_spec_problems(parse("{variant: streaming, limit_distance: null}"));
   EXPECT_TRUE(mentions(p, "attention.limit_distance=null is not used by variant streaming")) << all(p);
+  // Reported with the invalid values, all at once, each where it was written.
+  p = attention_spec_problems(parse("{variant: streaming, local_branch: 64, recent_size: 0}"));
+  EXPECT_EQ(p.size(), 2u) << all(p);
+  EXPECT_TRUE(mentions(p, "<yaml>:1:22: attention.local_branch=64 is not used by variant streaming")) << all(p);
+  // A key no variant reads: refused when read, with did-you-mean over every variant's keys.
+  std::string e = read_error("{variant: lambda, recent_sise: 10}");
+  EXPECT_NE(e.find("attention.recent_sise: unknown key \"recent_sise\" (did you mean \"recent_size\"?"),
+            std::string::npos)
+      << e;
+  // With a misspelt variant only the variant is reported.
+  e = read_error("{variant: lamda, local_branch: 10}");
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 0) << e;
+  EXPECT_TRUE(parse("{variant: lambda, local_branch: 10}").ignored_keys().empty());
   // Every variant with only its own parameters is fine.
   for (const std::string y :
        {"{variant: vanilla, block_size: 64}",
@@ -95,6 +141,7 @@ TEST(AttentionProblems, ModelCombinations) {
   llama.n_layer = 2;
   llama.n_head = 4;
   llama.n_head_kv = 2;
+  llama.head_dim = 16;  // rotary on every feature (a config read from config.json always has a head_dim)
   auto p = attention_problems(parse("{variant: topk, top_k_from_layer: 4}"), llama, 1);
   EXPECT_TRUE(mentions(p, "attention.top_k_from_layer=4 but the model has 2 layers")) << all(p);
   EXPECT_TRUE(attention_problems(parse("{variant: topk, top_k_from_layer: 1}"), llama, 2).empty());
@@ -109,9 +156,17 @@ TEST(AttentionProblems, ModelCombinations) {
   EXPECT_TRUE(attention_problems(parse("{variant: lambda, local_branch: 256}"), mistral, 1).empty());
 
   ModelConfig other = llama;
-  other.model_type = "falcon";  // a family no variant lists
-  p = attention_problems(parse("{variant: lambda}"), other, 1);
-  EXPECT_TRUE(mentions(p, "does not support model_type falcon")) << all(p);
+  other.model_type = "falcon";  // a family without a relative position encoding: no rotated features, no ALiBi
+  other.head_dim = 0;
+  other.rotary_dim = 0;
+  for (const char* v : {"{variant: lambda}", "{variant: topk, top_k_from_layer: 0}", "{variant: streaming}",
+                        "{variant: distance_limit}"}) {
+    p = attention_problems(parse(v), other, 1);
+    EXPECT_TRUE(mentions(p, "needs rotary embeddings or ALiBi biases, which model_type falcon does not have"))
+        << v << ": " << all(p);
+  }
+  EXPECT_TRUE(attention_problems(parse("{variant: vanilla}"), other, 1).empty());
+  other = llama;
   for (const char* family : {"mpt", "gptj"}) {
     other.model_type = family;
     for (const char* v : {"{variant: lambda}", "{variant: topk, top_k_from_layer: 0}", "{variant: streaming}",

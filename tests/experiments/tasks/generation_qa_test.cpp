@@ -101,11 +101,7 @@ TEST_F(GenerationQa, GenerationMatchesGenerateOnTheSamePrompts) {
   }
   const ModelConfig config = load_model_config(root() / "model");
   auto model = load_model(root() / "model", config, LoadOptions{});
-  AttentionSpec as;
-  as.variant = "lambda";
-  as.local_branch = 16;
-  as.global_branch = 2;
-  auto lambda = make_attention(as);
+  auto lambda = make_attention(AttentionSpec::parse("{variant: lambda, local_branch: 16, global_branch: 2}"));
   auto vanilla = make_attention(AttentionSpec{});
 
   const auto recs = read_jsonl(out / "generations.jsonl");

@@ -517,6 +517,44 @@ TEST(SpecDescribe, OneLinePerKeyWithTypeDefaultAndHelp) {
   EXPECT_EQ(prefixed.rfind("attention.variant", 0), 0u) << prefixed;
 }
 
+TEST(SpecDescribe, HeadingsStandAloneAndDoNotWidenTheColumns) {
+  using spec_detail::HelpRow;
+  const std::string plain = spec_detail::format_help_rows({{0, "a.b", "int", "1", "help"}});
+  const std::string with = spec_detail::format_help_rows(
+      {{0, "# a.variant: something_with_a_long_name reads", "", "", ""}, {0, "a.b", "int", "1", "help"}});
+  EXPECT_EQ(with, "# a.variant: something_with_a_long_name reads\n" + plain);
+}
+
+// Sections whose keys follow an earlier value (attention's variant): the reader's hooks, a choice
+// list built at run time, and equality of specs whose field lists differ.
+struct DependentKeys {
+  std::string kind = "one";
+  int64_t a = 1;
+  int64_t b = 2;
+  template <class V>
+  void visit(V& v) {
+    v("kind", kind, "one: reads a; two: reads a and b", Choices(std::vector<std::string>{"one", "two"}));
+    v("a", a, "a");
+    if (kind == "two") v("b", b, "b");
+  }
+};
+
+TEST(SpecDependentKeys, ChoicesFromAListAndComparisonOfDifferentFieldLists) {
+  DependentKeys one, two;
+  read_spec(YAML::Load("{kind: two, b: 5}"), two, no_file());
+  EXPECT_EQ(two.b, 5);
+  EXPECT_FALSE(spec_equal(one, two));
+  EXPECT_FALSE(spec_equal(two, one));
+  DependentKeys other;
+  read_spec(YAML::Load("{kind: two, b: 5}"), other, no_file());
+  EXPECT_TRUE(spec_equal(two, other));
+  const std::string msg = error_of([] {
+    DependentKeys d;
+    read_spec(YAML::Load("{kind: tow}"), d, no_file());
+  });
+  EXPECT_NE(msg.find("\"tow\" is not one of: one, two (did you mean \"two\"?)"), std::string::npos) << msg;
+}
+
 // ---- files and suggestions --------------------------------------------------------------------
 
 TEST(SpecLoad, SyntaxErrorNamesFileAndLine) {

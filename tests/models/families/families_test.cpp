@@ -9,6 +9,7 @@
 
 #include "attention/registry.h"
 #include "attention/reference/rule_reference.h"
+#include "attention/reference/variant_rules.h"
 #include "framework/transformer/alibi.h"
 #include "framework/core/error.h"
 #include "framework/transformer/rope.h"
@@ -133,34 +134,8 @@ TEST(Families, VanillaMatchesFloat64Reference) {
   }
 }
 
-// One variant with the rule its reference applies in every layer.
-struct VariantCase {
-  std::string yaml;
-  std::function<AttentionRule(const at::Tensor& q, const at::Tensor& k, int64_t layer, const RuleEncoding& enc)> rule;
-};
-
-std::vector<VariantCase> variant_cases() {
-  auto fixed = [](std::function<AttentionRule(int64_t T)> r) {
-    return [r](const at::Tensor& q, const at::Tensor&, int64_t, const RuleEncoding&) { return r(q.size(2)); };
-  };
-  return {
-      {"{variant: lambda, local_branch: 12, global_branch: 3, block_size: 5, key_block_size: 7}",
-       fixed([](int64_t T) { return lambda_rule(T, T, 0, 12, 3, 12); })},
-      {"{variant: lambda, local_branch: 9, global_branch: 2, limit_distance: null}",
-       fixed([](int64_t T) { return lambda_rule(T, T, 0, 9, 2, std::nullopt); })},
-      {"{variant: streaming, start_size: 3, recent_size: 10, block_size: 8}",
-       fixed([](int64_t T) { return streaming_rule(T, T, 0, 3, 10); })},
-      {"{variant: distance_limit, limit_distance: 8, triangle_offset: 0.3, local_branch: 8, global_branch: 2}",
-       fixed([](int64_t T) { return distance_limit_rule(T, T, 0, 8, 8, 2, 0.3); })},
-      {"{variant: topk, local_branch: 8, global_branch: 2, top_k: 3, top_k_from_layer: 1, top_k_insert_at: 11}",
-       [](const at::Tensor& q, const at::Tensor& k, int64_t layer, const RuleEncoding& enc) {
-         const int64_t T = q.size(2);
-         if (layer < 1) return lambda_rule(T, T, 0, 8, 2, 8);
-         return topk_rule(q, k, 0, 8, 2, 8, 3, 11, enc, T, 1.0 / std::sqrt(double(q.size(3))));
-       }},
-  };
-}
-
+// Every registered variant on each of its registry test sections, with the rule of
+// attention/reference/variant_rules.h in every layer of the family's float64 reference.
 TEST(Families, EveryVariantMatchesFloat64Reference) {
   for (const auto& f : families()) {
     auto l = load(f);
@@ -168,18 +143,21 @@ TEST(Families, EveryVariantMatchesFloat64Reference) {
     const bool alibi = l->config.model_type == "mpt";
     at::Tensor slopes = alibi_slopes(l->config.n_head, l->config.alibi_bias_max);
     RuleEncoding enc = alibi ? RuleEncoding::alibi(slopes) : RuleEncoding(rope);
-    for (const auto& vc : variant_cases()) {
-      auto attn = make_attention(spec(vc.yaml));
+    for (const std::string& yaml : attention_test_sections()) {
+      const AttentionSpec as = spec(yaml);
+      const VariantRule* variant_rule_of = variant_rule(as.variant);
+      ASSERT_NE(variant_rule_of, nullptr) << as.variant;
+      auto attn = make_attention(as);
       // T = 20: between L and 2L of the lambda cases (the original MPT path crashes there); T = 41: beyond.
       for (int64_t T : {20, 41}) {
         auto ids = random_ids(T, l->config.vocab_size, static_cast<uint64_t>(T));
         ReferenceRule rule = [&](const at::Tensor& q, const at::Tensor& k, int64_t layer) {
-          return vc.rule(q, k, layer, enc);
+          return (*variant_rule_of)(as, RuleCall{q, k, 0, layer, &enc, T, 1.0 / std::sqrt(double(q.size(3)))});
         };
         const double err =
             (model_logits(*l->model, *attn, ids) - reference_logits(*l, ids, rule)).abs().max().item<double>();
-        EXPECT_LT(err, 2e-4) << f.label << " " << vc.yaml << " T=" << T;
-        if (T == 41) std::cout << f.label << " " << vc.yaml << ": max err " << err << "\n";
+        EXPECT_LT(err, 2e-4) << f.label << " " << yaml << " T=" << T;
+        if (T == 41) std::cout << f.label << " " << yaml << ": max err " << err << "\n";
       }
     }
   }

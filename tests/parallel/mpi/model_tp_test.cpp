@@ -98,27 +98,13 @@ Comparison compare(const fs::path& dir, int tp, const AttentionSpec& as, at::Sca
   return r;
 }
 
-// Every variant with windows far shorter than the 37-token test sequences, so windows, sinks and
-// bounded caches all act (every variant must run under TP: its heads are local to a rank).
-AttentionSpec small_window_spec(const std::string& variant) {
-  AttentionSpec as;
-  as.variant = variant;
+// Every registered variant on each of its registry test sections (windows far shorter than the
+// 37-token test sequences, so windows, sinks and bounded caches all act; every variant must run
+// under TP: its heads are local to a rank), with tiles small enough for several per sequence.
+AttentionSpec tp_spec(const std::string& section) {
+  AttentionSpec as = AttentionSpec::parse(section);
   as.block_size = 16;  // several query and key tiles per sequence
   as.key_block_size = 8;
-  if (variant == "lambda" || variant == "topk" || variant == "distance_limit") {
-    as.local_branch = 12;
-    as.global_branch = 3;
-  }
-  if (variant == "topk") {
-    as.top_k = 2;
-    as.top_k_from_layer = 0;
-    as.top_k_insert_at = 12;
-  }
-  if (variant == "distance_limit") as.triangle_offset = 0.5;
-  if (variant == "streaming") {
-    as.start_size = 2;
-    as.recent_size = 10;
-  }
   return as;
 }
 
@@ -127,8 +113,8 @@ void expect_tp_matches(const fs::path& dir, const std::string& what) {
   const std::vector<int> sizes = tp_sizes(c);
   if (sizes.empty()) GTEST_SKIP() << what << ": no TP size > 1 divides " << mpi_world().size() << " ranks";
   for (int tp : sizes) {
-    for (const std::string& variant : attention_variant_names()) {
-      const AttentionSpec as = small_window_spec(variant);
+    for (const std::string& variant : attention_test_sections()) {
+      const AttentionSpec as = tp_spec(variant);
       const std::vector<std::string> problems = attention_problems(as, c, tp);  // the same on every rank
       if (!problems.empty()) {
         EXPECT_NE(problems[0].find("does not support"), std::string::npos) << variant << ": " << problems[0];
