@@ -6,7 +6,7 @@
 //            task.nll, token_nll.h5 (schema lminf.token_nll, as written by task perplexity).
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -30,20 +30,14 @@ struct AttentionDumpSpec {
   }
 };
 
-class AttentionDumpTask final : public Task {
+class AttentionDumpTask final : public SpecTask<AttentionDumpSpec> {
  public:
-  std::string name() const override { return "attention_dump"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override {
     if (spec_.nll) return {"results.json", "token_nll.h5"};
     return {"results.json"};
   }
   void run(RunContext& ctx) override;
-
- private:
-  AttentionDumpSpec spec_;
 };
 
 // The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to

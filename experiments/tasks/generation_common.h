@@ -1,6 +1,6 @@
 // Pieces shared by the tasks that generate text (generation, qa, passkey): the tokenizer of a run,
-// prompt templates, greedy generation that stops at stop strings, answer extraction, and the
-// data-parallel merge of per-sample JSON records.
+// prompt templates, greedy generation that stops at stop strings, answer extraction (the merge and
+// writing of their per-sample JSON records: experiments/outputs/json_records.h).
 #pragma once
 
 #include <cstdint>
@@ -61,12 +61,5 @@ std::string fill_template(const std::string& tmpl, const std::map<std::string, s
                           const std::string& where);
 // The field names a template uses, in order of first use (same syntax rules).
 std::vector<std::string> template_fields(const std::string& tmpl, const std::string& where);
-
-// Data-parallel merge: every replica passes its records (a JSON array); every replica gets the
-// concatenation over replicas in rank order. One all_gather of lengths and one of bytes.
-nlohmann::json gather_json_arrays(Communicator& dp, const nlohmann::json& mine);
-
-// Writes one JSON record per line to `path` atomically (temporary file, then rename).
-void write_jsonl_atomic(const std::filesystem::path& path, const nlohmann::json& records);
 
 }  // namespace lminf

@@ -12,7 +12,7 @@
 // (experiments/outputs/record_journal.h); the records are rebuilt from them.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -45,18 +45,14 @@ struct GenerationSpec {
   }
 };
 
-class GenerationTask final : public Task {
+class GenerationTask final : public SpecTask<GenerationSpec> {
  public:
-  std::string name() const override { return "generation"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
   void run(RunContext& ctx) override;
-  const GenerationSpec& spec() const { return spec_; }
 
- private:
-  GenerationSpec spec_;
+ protected:
+  void check(const SpecSource& src) override;
 };
 
 // Scores of a set of generation records (each with "reference" and "generated" texts) as written to

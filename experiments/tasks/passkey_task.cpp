@@ -188,9 +188,7 @@ std::vector<std::vector<int64_t>> unpack_generated(const at::Tensor& all, int64_
   return out;
 }
 
-void PasskeyTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-  where_ = src.file.empty() ? "" : src.file + ": ";
+void PasskeyTask::check(const SpecSource& src) {
   std::vector<std::string> p;
   if (spec_.key_min > spec_.key_max)
     p.push_back("task.key_min (" + std::to_string(spec_.key_min) + ") must be <= task.key_max (" +
@@ -204,7 +202,7 @@ void PasskeyTask::configure(const YAML::Node& section, const SpecSource& src) {
     p.push_back("task.needle: \"" + spec_.needle + "\" has no {key} slot (write {key} where the pass key goes)");
   if (spec_.filler.empty()) p.push_back("task.filler: empty (the haystack is made of it)");
   if (!p.empty()) {
-    std::string msg = where_ + "task (passkey):";
+    std::string msg = (src.file.empty() ? "" : src.file + ": ") + "task (passkey):";
     for (const auto& x : p) msg += "\n  - " + x;
     throw Error(msg);
   }

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "experiments/tasks/passkey_prompt.h"
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -97,20 +97,15 @@ std::vector<int64_t> passkey_share(int64_t total, int64_t n, int64_t rank);
 at::Tensor pack_generated(const std::vector<std::vector<int64_t>>& mine, int64_t total, int64_t n, int64_t max_new);
 std::vector<std::vector<int64_t>> unpack_generated(const at::Tensor& all, int64_t total, int64_t n);
 
-class PasskeyTask final : public Task {
+class PasskeyTask final : public SpecTask<PasskeySpec> {
  public:
-  std::string name() const override { return "passkey"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override;
   bool reads_data() const override { return false; }
   void run(RunContext& ctx) override;
-  const PasskeySpec& spec() const { return spec_; }
 
- private:
-  PasskeySpec spec_;
-  std::string where_;  // the spec file, for messages
+ protected:
+  void check(const SpecSource& src) override;
 };
 
 }  // namespace lminf

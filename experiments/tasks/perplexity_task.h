@@ -6,7 +6,7 @@
 // writes the same files as a one-rank run.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -24,17 +24,10 @@ struct PerplexitySpec {
   }
 };
 
-class PerplexityTask final : public Task {
+class PerplexityTask final : public SpecTask<PerplexitySpec> {
  public:
-  std::string name() const override { return "perplexity"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> outputs() const override { return {"results.json", "token_nll.h5"}; }
   void run(RunContext& ctx) override;
-  const PerplexitySpec& spec() const { return spec_; }
-
- private:
-  PerplexitySpec spec_;
 };
 
 // Summary of NLL rows: token-weighted mean, mean of per-sequence means, and per-bucket means.

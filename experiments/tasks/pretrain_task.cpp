@@ -176,8 +176,6 @@ double pretrain_lr(const PretrainSpec& s, int64_t step) {
   return s.min_lr + 0.5 * (s.lr - s.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-void PretrainTask::configure(const YAML::Node& section, const SpecSource& src) { read_spec(section, spec_, src, "task"); }
-
 std::vector<std::string> PretrainTask::problems(const ExperimentSpec& spec, const ModelConfig&) const {
   std::vector<std::string> p;
   const auto& m = spec_.model;

@@ -8,7 +8,7 @@
 // resumed run sees exactly the batches an uninterrupted one would.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -83,19 +83,13 @@ struct PretrainSpec {
   }
 };
 
-class PretrainTask final : public Task {
+class PretrainTask final : public SpecTask<PretrainSpec> {
  public:
-  std::string name() const override { return "pretrain"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override { return {"results.json", "model"}; }
   bool needs_model() const override { return false; }
   void run(RunContext& ctx) override;
   void run_producer(ProducerContext& ctx) override;
-
- private:
-  PretrainSpec spec_;
 };
 
 // The learning rate at `step` (0-based): linear warmup to lr, then cosine decay to min_lr at `steps`.

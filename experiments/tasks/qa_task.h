@@ -13,7 +13,7 @@
 
 #include <utility>
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -55,18 +55,14 @@ struct QaSpec {
   }
 };
 
-class QaTask final : public Task {
+class QaTask final : public SpecTask<QaSpec> {
  public:
-  std::string name() const override { return "qa"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
   void run(RunContext& ctx) override;
-  const QaSpec& spec() const { return spec_; }
 
- private:
-  QaSpec spec_;
+ protected:
+  void check(const SpecSource& src) override;
 };
 
 // The prompt tokens [begin, end) that hold the document: `before` and `through` are the tokenized

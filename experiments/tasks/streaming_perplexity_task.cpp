@@ -149,10 +149,6 @@ std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node
   return resume_config(spec, task_resolved, {"max_tokens", "flush_every", "progress_interval"});
 }
 
-void StreamingPerplexityTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-}
-
 std::vector<std::string> StreamingPerplexityTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
   std::vector<std::string> p;
   if (spec.parallel.data_parallel > 1)

@@ -23,7 +23,7 @@
 // parallelism every rank feeds the stream; rank 0 alone writes (it gathers the cache shards).
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -54,20 +54,13 @@ struct StreamingPerplexitySpec {
   }
 };
 
-class StreamingPerplexityTask final : public Task {
+class StreamingPerplexityTask final : public SpecTask<StreamingPerplexitySpec> {
  public:
-  std::string name() const override { return "streaming_perplexity"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   // None for the generic overwrite check: a partial run's files are resumed from (or refused with
   // the reason) by run() itself.
   std::vector<std::string> outputs() const override { return {}; }
   void run(RunContext& ctx) override;
-  const StreamingPerplexitySpec& spec() const { return spec_; }
-
- private:
-  StreamingPerplexitySpec spec_;
 };
 
 // The keys of an experiment that decide the numbers of a streaming run, as YAML text: everything but
