@@ -30,6 +30,12 @@ struct AttentionDumpSpec {
   }
 };
 
+// The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to
+// max_length as data.truncation says, or (concatenate) the stream of all documents cut into pieces
+// of max_length tokens, each led by `bos`.
+std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
+                                                 int64_t bos, const std::string& truncation);
+
 class AttentionDumpTask final : public SpecTask<AttentionDumpSpec> {
  public:
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
@@ -39,11 +45,5 @@ class AttentionDumpTask final : public SpecTask<AttentionDumpSpec> {
   }
   void run(RunContext& ctx) override;
 };
-
-// The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to
-// max_length as data.truncation says, or (concatenate) the stream of all documents cut into pieces
-// of max_length tokens, each led by `bos`.
-std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
-                                                 int64_t bos, const std::string& truncation);
 
 }  // namespace lminf

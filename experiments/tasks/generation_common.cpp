@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "experiments/outputs/record_journal.h"
 #include "framework/core/error.h"
 #include "framework/transformer/model_config.h"
 #include "models/generate.h"
@@ -39,6 +40,15 @@ std::string cut_at_stop(std::string& text, const std::vector<std::string>& stop_
   }
   if (best != std::string::npos) text.resize(best);
   return which;
+}
+
+std::vector<std::string> generation_task_problems(const ExperimentSpec& spec, const ModelConfig& model,
+                                                  const YAML::Node& task_resolved, const std::string& stem) {
+  std::vector<std::string> p;
+  for (const std::string& problem : {run_tokenizer_problem(spec, model),
+                                     record_journal_problem(spec, task_resolved, {"flush_every"}, stem)})
+    if (!problem.empty()) p.push_back(problem);
+  return p;
 }
 
 TextGeneration generate_text(CausalLM& model, const AttentionVariant& attention, const Tokenizer& tokenizer,

@@ -24,6 +24,11 @@ std::unique_ptr<Tokenizer> run_tokenizer(const ExperimentSpec& spec, const Model
 // "" when run_tokenizer() would succeed, else why not (for Task::problems, before weights are read).
 std::string run_tokenizer_problem(const ExperimentSpec& spec, const ModelConfig& model);
 
+// The problems of a task that generates text with the run's tokenizer and journals its samples as
+// <stem>.partial.jsonl, before any weight is read: the tokenizer, and a journal of another configuration.
+std::vector<std::string> generation_task_problems(const ExperimentSpec& spec, const ModelConfig& model,
+                                                  const YAML::Node& task_resolved, const std::string& stem);
+
 struct TextGenerationOptions {
   int64_t max_new_tokens = 64;
   // Generation ends as soon as the decoded generated text contains one of these; the text is cut

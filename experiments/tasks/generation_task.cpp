@@ -133,18 +133,14 @@ void print_depth_table(const json& by_depth, const std::vector<std::string>& var
 
 }  // namespace
 
-void GenerationTask::check(const SpecSource& src) {
-  if (spec_.depths.empty()) fail(src.file, ": task.depths is empty (give prompt lengths in tokens, e.g. [4096, 8192])");
-  for (int64_t d : spec_.depths)
+void GenerationSpec::check(const SpecSource& src) const {
+  if (depths.empty()) fail(src.file, ": task.depths is empty (give prompt lengths in tokens, e.g. [4096, 8192])");
+  for (int64_t d : depths)
     if (d < 1) fail(src.file, ": task.depths: ", d, " is not a prompt length (each depth must be >= 1 token)");
 }
 
 std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p;
-  const std::string t = run_tokenizer_problem(spec, model);
-  if (!t.empty()) p.push_back(t);
-  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "generations");
-  if (!journal.empty()) p.push_back(journal);
+  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "generations");
   if (spec_.truncation_baseline && spec_.baseline_length == 0 && spec.attention.local_branch < 1)
     p.push_back("task.baseline_length: 0 means attention.local_branch, which is not set");
   return p;

@@ -39,25 +39,22 @@ struct GenerationSpec {
       "baseline_length tokens of each prompt (results under variant `truncated`)");
     v("baseline_length", baseline_length, "tokens the truncation baseline sees (0: attention.local_branch)", Min{0});
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token (as Hugging Face generate does)");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal generations.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("generations"), Min{1});
   }
-};
-
-class GenerationTask final : public SpecTask<GenerationSpec> {
- public:
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
-  void run(RunContext& ctx) override;
-
- protected:
-  void check(const SpecSource& src) override;
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // Scores of a set of generation records (each with "reference" and "generated" texts) as written to
 // results.json: corpus BLEU (13a tokens, unsmoothed; empty generations scored as "." as
 // LM-Infinite does), mean sentence BLEU (BLEU+1), mean ROUGE-1/2/L/Lsum F-measures, count.
 nlohmann::json score_generations(const std::vector<const nlohmann::json*>& records);
+
+class GenerationTask final : public SpecTask<GenerationSpec> {
+ public:
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
+  std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
+  void run(RunContext& ctx) override;
+};
 
 }  // namespace lminf

@@ -58,10 +58,10 @@ struct PasskeySpec {
     v("filler", filler, "the distractor sentence(s) repeated to fill the haystack");
     v("needle", needle, "the needle; {key} is replaced by the pass key");
     v("question", question, "the text that ends the prompt; the answer is generated after it");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal samples.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("samples"), Min{1});
   }
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // One sample of the run, in file order: lengths outermost, then depths, then samples.
@@ -103,9 +103,6 @@ class PasskeyTask final : public SpecTask<PasskeySpec> {
   std::vector<std::string> outputs() const override;
   bool reads_data() const override { return false; }
   void run(RunContext& ctx) override;
-
- protected:
-  void check(const SpecSource& src) override;
 };
 
 }  // namespace lminf

@@ -24,17 +24,17 @@ struct PerplexitySpec {
   }
 };
 
+// Summary of NLL rows: token-weighted mean, mean of per-sequence means, and per-bucket means.
+// nll: [n, longest] float32 with NaN padding; lengths: entries per row.
+nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket);
+
+// Prints the bucket table of a summary to stdout.
+void print_summary_table(const nlohmann::json& summary);
+
 class PerplexityTask final : public SpecTask<PerplexitySpec> {
  public:
   std::vector<std::string> outputs() const override { return {"results.json", "token_nll.h5"}; }
   void run(RunContext& ctx) override;
 };
-
-// Summary of NLL rows: token-weighted mean, mean of per-sequence means, and per-bucket means.
-// nll: [n, longest] float32 with NaN padding; lengths: entries per row.
-// Prints the bucket table of a summary to stdout.
-void print_summary_table(const nlohmann::json& summary);
-
-nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket);
 
 }  // namespace lminf

@@ -83,6 +83,9 @@ struct PretrainSpec {
   }
 };
 
+// The learning rate at `step` (0-based): linear warmup to lr, then cosine decay to min_lr at `steps`.
+double pretrain_lr(const PretrainSpec& s, int64_t step);
+
 class PretrainTask final : public SpecTask<PretrainSpec> {
  public:
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
@@ -91,8 +94,5 @@ class PretrainTask final : public SpecTask<PretrainSpec> {
   void run(RunContext& ctx) override;
   void run_producer(ProducerContext& ctx) override;
 };
-
-// The learning rate at `step` (0-based): linear warmup to lr, then cosine decay to min_lr at `steps`.
-double pretrain_lr(const PretrainSpec& s, int64_t step);
 
 }  // namespace lminf

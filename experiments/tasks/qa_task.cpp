@@ -196,18 +196,14 @@ std::vector<std::string> qa_answers(const json& value, const std::string& where)
   fail(where, ": task.answers_field: gold answers must be a string or a list of strings (found a JSON ", value.type_name(), ")");
 }
 
-void QaTask::check(const SpecSource& src) {
-  template_fields(spec_.templ, src.file + ": task.template");  // throws on unbalanced braces
-  for (const auto& s : spec_.stop)
+void QaSpec::check(const SpecSource& src) const {
+  template_fields(templ, src.file + ": task.template");  // throws on unbalanced braces
+  for (const auto& s : stop)
     if (s.empty()) fail(src.file, ": task.stop: an empty stop string would end every generation at once");
 }
 
 std::vector<std::string> QaTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p;
-  const std::string t = run_tokenizer_problem(spec, model);
-  if (!t.empty()) p.push_back(t);
-  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "predictions");
-  if (!journal.empty()) p.push_back(journal);
+  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "predictions");
   if (spec.data.format != "jsonl" && spec.data.format != "jsonl.zst")
     p.push_back("data.format: task qa reads JSON records (set data.format: jsonl or jsonl.zst)");
   if (spec_.max_length > 0 && spec_.max_length < 2) p.push_back("task.max_length must be 0 (no limit) or >= 2");

@@ -49,20 +49,10 @@ struct QaSpec {
     v("max_new_tokens", max_new_tokens, "tokens generated greedily at most per answer", Min{1});
     v("stop", stop, "generation ends when the generated text contains one of these; the answer is the text before it");
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal predictions.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("predictions"), Min{1});
   }
-};
-
-class QaTask final : public SpecTask<QaSpec> {
- public:
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
-  void run(RunContext& ctx) override;
-
- protected:
-  void check(const SpecSource& src) override;
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // The prompt tokens [begin, end) that hold the document: `before` and `through` are the tokenized
@@ -86,5 +76,12 @@ std::vector<nlohmann::json> qasper_records(const nlohmann::json& papers, const s
 
 // A record's gold answers: a string, or a list of strings (other JSON values are an error naming `where`).
 std::vector<std::string> qa_answers(const nlohmann::json& value, const std::string& where);
+
+class QaTask final : public SpecTask<QaSpec> {
+ public:
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
+  std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
+  void run(RunContext& ctx) override;
+};
 
 }  // namespace lminf

@@ -54,6 +54,11 @@ struct StreamingPerplexitySpec {
   }
 };
 
+// The keys of an experiment that decide the numbers of a streaming run, as YAML text: everything but
+// name, threads, output, sweep and task.{max_tokens, flush_every, progress_interval}. A run resumes
+// only from files written with the same text (compared through its hash).
+std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node& task_resolved);
+
 class StreamingPerplexityTask final : public SpecTask<StreamingPerplexitySpec> {
  public:
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
@@ -62,10 +67,5 @@ class StreamingPerplexityTask final : public SpecTask<StreamingPerplexitySpec> {
   std::vector<std::string> outputs() const override { return {}; }
   void run(RunContext& ctx) override;
 };
-
-// The keys of an experiment that decide the numbers of a streaming run, as YAML text: everything but
-// name, threads, output, sweep and task.{max_tokens, flush_every, progress_interval}. A run resumes
-// only from files written with the same text (compared through its hash).
-std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node& task_resolved);
 
 }  // namespace lminf

@@ -33,6 +33,11 @@ std::string DataParallelShare::log_suffix() const {
   return replicas_ > 1 ? ", " + std::to_string(replicas_) + " data-parallel replicas" : std::string();
 }
 
+std::string journal_flush_help(const std::string& stem) {
+  return "samples between writes (and fsyncs) of the resume journal " + stem +
+         ".partial.jsonl in output.dir; a killed run resumes after the last one written";
+}
+
 RecordLoop::RecordLoop(RunContext& ctx, DataParallelShare& share, const YAML::Node& task_resolved,
                        const RecordLoopOptions& o)
     : share_(share),
@@ -49,6 +54,7 @@ void RecordLoop::record(nlohmann::json entry) {
 void RecordLoop::end() {
   journal_.flush();
   progress_.finish();
+  elapsed_s_ = progress_.elapsed_s();
 }
 
 nlohmann::json RecordLoop::merge(const nlohmann::json& mine) {
@@ -58,7 +64,7 @@ nlohmann::json RecordLoop::merge(const nlohmann::json& mine) {
 
 void RecordLoop::finish(const RunContext& ctx, nlohmann::json results) {
   results["resumed_samples"] = journal_.resumed_everywhere();
-  results["elapsed_s"] = progress_.elapsed_s();
+  results["elapsed_s"] = elapsed_s();
   write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
   journal_.finish();
 }

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,9 +24,16 @@
 
 namespace lminf {
 
+// Whether a spec has `void check(const SpecSource&) const` (rules between keys).
+template <class Spec, class = void>
+struct has_spec_check : std::false_type {};
+template <class Spec>
+struct has_spec_check<Spec, std::void_t<decltype(std::declval<const Spec&>().check(std::declval<const SpecSource&>()))>>
+    : std::true_type {};
+
 // A task whose section is the visit() struct Spec, with a required `type` key whose default is the
 // task's name. The section is read (and every problem of it reported at once) by the spec machinery;
-// check() adds what one key's rules cannot say (relations between keys).
+// the spec's check(), where it has one, adds what one key's rules cannot say (relations between keys).
 template <class Spec>
 class SpecTask : public Task {
  public:
@@ -32,14 +41,12 @@ class SpecTask : public Task {
   std::string name() const override { return Spec().type; }
   void configure(const YAML::Node& section, const SpecSource& src) override {
     read_spec(section, spec_, src, "task");
-    check(src);
+    if constexpr (has_spec_check<Spec>::value) spec_.check(src);
   }
   YAML::Node resolved() const override { return write_spec(spec_); }
   const Spec& spec() const { return spec_; }
 
  protected:
-  // Throws, naming src.file, when the keys read do not go together.
-  virtual void check(const SpecSource& src) { (void)src; }
   Spec spec_;
 };
 
@@ -78,6 +85,9 @@ struct RecordLoopOptions {
   std::string label, unit;    // of the progress line
 };
 
+// The help text of a record task's flush_every key (its journal: <stem>.partial.jsonl).
+std::string journal_flush_help(const std::string& stem);
+
 // The resumable loop of a record task over its share: samples a journal holds are taken from it,
 // the others are made and recorded; after the loop every replica's records are merged; world rank 0
 // writes results.json (with resumed_samples and elapsed_s) and the journals are removed.
@@ -95,7 +105,8 @@ class RecordLoop {
   nlohmann::json merge(const nlohmann::json& mine);
   // The end of the loop without the JSON merge (a task that merges otherwise).
   void end();
-  double elapsed_s() const { return progress_.elapsed_s(); }
+  // Seconds of the loop (fixed by end()/merge()).
+  double elapsed_s() const { return elapsed_s_ >= 0 ? elapsed_s_ : progress_.elapsed_s(); }
   const RecordJournal& journal() const { return journal_; }
   // Rank 0: writes results.json (plus resumed_samples, elapsed_s); then every rank removes the journals.
   void finish(const RunContext& ctx, nlohmann::json results);
@@ -105,6 +116,7 @@ class RecordLoop {
   DataParallelShare& share_;
   RecordJournal journal_;
   Progress progress_;
+  double elapsed_s_ = -1;
 };
 
 // A batch of token sequences right-padded with id 0 into [rows.size(), longest] int64 (causal models
