@@ -11,7 +11,7 @@
 namespace lminf {
 
 struct AttentionDumpSpec {
-  std::string type = "attention_dump";
+  static constexpr const char* kType = "attention_dump";  // task.type
   int64_t max_length = 4096;
   bool concatenate = false;
   int64_t max_sequences = 0;
@@ -19,7 +19,6 @@ struct AttentionDumpSpec {
   bool nll = false;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("concatenate", concatenate,
       "join all sequences into one stream and cut it into pieces of exactly max_length tokens (one BOS at the "

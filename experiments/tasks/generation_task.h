@@ -17,7 +17,7 @@
 namespace lminf {
 
 struct GenerationSpec {
-  std::string type = "generation";
+  static constexpr const char* kType = "generation";  // task.type
   std::vector<int64_t> depths = {4096, 8192, 12288, 16384};
   int64_t max_new_tokens = 100;
   int64_t documents = 0;
@@ -28,7 +28,6 @@ struct GenerationSpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("depths", depths, "prompt lengths in tokens (BOS included); a document is scored at depth d when it has "
       "at least d + max_new_tokens tokens (shorter ones are counted as skipped)");
     v("max_new_tokens", max_new_tokens, "tokens generated greedily per prompt, and the length of the reference continuation", Min{1});

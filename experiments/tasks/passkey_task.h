@@ -20,7 +20,7 @@
 namespace lminf {
 
 struct PasskeySpec {
-  std::string type = "passkey";
+  static constexpr const char* kType = "passkey";  // task.type
   std::vector<int64_t> lengths;
   std::vector<double> depths;
   int64_t samples = 10;
@@ -38,7 +38,6 @@ struct PasskeySpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("lengths", lengths, "prompt lengths in the model's tokens (BOS included when task.bos), e.g. [6144, 8192]",
       Required{}, Min{1});
     v("depths", depths,

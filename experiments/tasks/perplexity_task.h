@@ -11,13 +11,12 @@
 namespace lminf {
 
 struct PerplexitySpec {
-  std::string type = "perplexity";
+  static constexpr const char* kType = "perplexity";  // task.type
   int64_t max_length = 4096;
   int64_t bucket = 512;
   int64_t batch_size = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("bucket", bucket, "width, in positions, of the NLL-by-position buckets", Min{1});
     v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});

@@ -39,7 +39,7 @@ struct TrainModelShape {
 };
 
 struct PretrainSpec {
-  std::string type = "pretrain";
+  static constexpr const char* kType = "pretrain";  // task.type
   TrainModelShape model;
   int64_t context = 128;
   int64_t batch_size = 32;
@@ -60,7 +60,6 @@ struct PretrainSpec {
   bool resume = true;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("model", model, "shape of the model to train (written to config.json)");
     v("context", context, "training sequence length in tokens, BOS included", Min{2});
     v("batch_size", batch_size, "sequences per optimizer step, summed over data-parallel ranks", Min{1});

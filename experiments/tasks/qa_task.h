@@ -18,7 +18,7 @@
 namespace lminf {
 
 struct QaSpec {
-  std::string type = "qa";
+  static constexpr const char* kType = "qa";  // task.type
   std::string records = "jsonl";
   std::string templ = "{context}\n\nQuestion: {question}\nAnswer:";
   std::string context_field = "context";
@@ -32,7 +32,6 @@ struct QaSpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("records", records, "how data.path holds the questions: jsonl, one JSON record per line; qasper, AllenAI's "
       "Qasper release (qasper-test-v0.3.json), one record per question with fields id, paper_id, full_text, question "
       "and answers (LM-Infinite's gold mapping)", Choices{"jsonl", "qasper"});

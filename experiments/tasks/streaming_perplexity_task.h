@@ -9,9 +9,10 @@
 // Outputs in output.dir:
 //   token_nll.h5      extendible float32 dataset token_nll [n]: NLL of stream token p at row p - 1;
 //                     appended in place, flushed every flush_every tokens
-//   stream_state.h5   the resume point, replaced atomically after each flush of token_nll.h5: tokens
-//                     written, stream cursor, the next input token, running sums, config hash, and
-//                     the KV cache of every layer (every tensor-parallel rank's shard)
+//   stream_state.h5   the resume point (experiments/tasks/stream_state.h), replaced atomically after
+//                     each flush of token_nll.h5: tokens written, stream cursor, the next input
+//                     token, running sums, config hash, and the KV cache of every layer (every
+//                     tensor-parallel rank's shard)
 //   results.json      the running summary (atomic, at each flush and at the end; complete: true at
 //                     the end): tokens, mean NLL, perplexity, NLL by log2 position bucket and by
 //                     fixed segment, tokens/s, memory
@@ -28,7 +29,7 @@
 namespace lminf {
 
 struct StreamingPerplexitySpec {
-  std::string type = "streaming_perplexity";
+  static constexpr const char* kType = "streaming_perplexity";  // task.type
   int64_t chunk_size = 2048;
   int64_t max_tokens = 0;
   bool shuffle = true;
@@ -39,7 +40,6 @@ struct StreamingPerplexitySpec {
   double progress_interval = 10.0;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("chunk_size", chunk_size, "tokens per forward call (the numbers do not depend on it)", Min{1});
     v("max_tokens", max_tokens, "stop after predicting this many tokens (0: the whole stream, once; required with "
       "repeat and with a variant whose KV cache is unbounded)", Min{0});

@@ -18,7 +18,6 @@
 
 #include "experiments/outputs/record_journal.h"
 #include "experiments/task.h"
-#include "framework/config/spec.h"
 #include "framework/core/progress.h"
 #include "parallel/communicator.h"
 
@@ -31,14 +30,25 @@ template <class Spec>
 struct has_spec_check<Spec, std::void_t<decltype(std::declval<const Spec&>().check(std::declval<const SpecSource&>()))>>
     : std::true_type {};
 
-// A task whose section is the visit() struct Spec, with a required `type` key whose default is the
-// task's name. The section is read (and every problem of it reported at once) by the spec machinery;
-// the spec's check(), where it has one, adds what one key's rules cannot say (relations between keys).
+// A task's section: `type`, the key that picked the task (Spec::kType), then the task's own keys.
+template <class Spec>
+struct TaskSection : Spec {
+  std::string type = Spec::kType;
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "the task", Required{});
+    Spec::visit(v);
+  }
+};
+
+// A task whose own keys are the visit() struct Spec (with its name in Spec::kType). The section is
+// read (and every problem of it reported at once) by the spec machinery; the spec's check(), where
+// it has one, adds what one key's rules cannot say (relations between keys).
 template <class Spec>
 class SpecTask : public Task {
  public:
-  using SpecType = Spec;
-  std::string name() const override { return Spec().type; }
+  using Section = TaskSection<Spec>;
+  std::string name() const override { return Spec::kType; }
   void configure(const YAML::Node& section, const SpecSource& src) override {
     read_spec(section, spec_, src, "task");
     if constexpr (has_spec_check<Spec>::value) spec_.check(src);
@@ -47,7 +57,7 @@ class SpecTask : public Task {
   const Spec& spec() const { return spec_; }
 
  protected:
-  Spec spec_;
+  Section spec_;
 };
 
 // Replica `rank` of `n` takes items rank, rank + n, rank + 2n, ... of `total` (disjoint, the same on

@@ -23,7 +23,7 @@ namespace {
 template <class T>
 TaskInfo entry(const std::string& summary) {
   return {T().name(), summary, [] { return std::make_unique<T>(); },
-          [] { return describe_spec<typename T::SpecType>("task"); }};
+          [] { return describe_spec<typename T::Section>("task"); }};
 }
 
 }  // namespace
