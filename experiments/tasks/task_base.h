@@ -1,6 +1,7 @@
 // What the tasks share, so that a task's run() reads like a training script -- open the data, loop
 // (score / generate / record), write the summary:
-//   SpecTask<Spec>     a task whose task: section is one visit() struct: configure, resolved, name
+//   SpecTask<Spec>     a task whose keys are one visit() struct (TaskSection adds task.type):
+//                      configure, resolved, name
 //   DataParallelShare  which data-parallel replica takes which item, and the merge back to file order
 //   RecordLoop         the resumable loop of the record tasks (generation, qa, passkey): share,
 //                      journal (experiments/outputs/record_journal.h), progress, merge, results.json
