@@ -27,4 +27,14 @@ void write_results_json(const fs::path& path, const nlohmann::json& results, con
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
+void write_token_nll_h5(const fs::path& path, const at::Tensor& nll, const std::vector<int64_t>& lengths,
+                        const nlohmann::json& provenance, int64_t bucket) {
+  H5Writer h5(path);
+  h5.write("token_nll", nll);
+  h5.write("lengths", at::tensor(lengths, at::kLong));
+  write_provenance_attrs(h5, provenance, "lminf.token_nll", 1);
+  if (bucket > 0) h5.set_attr("/", "bucket", bucket);
+  h5.commit();
+}
+
 }  // namespace lminf

@@ -19,4 +19,9 @@ void prepare_output_dir(const std::filesystem::path& dir, const std::vector<std:
 // results.json = {"schema": "lminf.results", "schema_version": 1, ...results, "provenance": {...}}, atomically.
 void write_results_json(const std::filesystem::path& path, const nlohmann::json& results, const nlohmann::json& provenance);
 
+// token_nll.h5 (schema lminf.token_nll, docs/hdf5.md), atomically: token_nll [n, longest] float32 (NaN
+// past each row's end) and lengths [n] int64, with provenance; bucket > 0 is recorded as an attribute.
+void write_token_nll_h5(const std::filesystem::path& path, const at::Tensor& nll, const std::vector<int64_t>& lengths,
+                        const nlohmann::json& provenance, int64_t bucket = 0);
+
 }  // namespace lminf

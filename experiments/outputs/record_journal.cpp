@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "experiments/tasks/generation_common.h"
+#include "experiments/outputs/json_records.h"
 #include "experiments/outputs/resume_config.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"

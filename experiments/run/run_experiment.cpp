@@ -53,25 +53,20 @@ std::string utc_now() {
   return buf;
 }
 
-}  // namespace
-
-void run_experiment(LoadedExperiment& exp, Communicator& world) {
+// Rank 0: output.dir checked (no silent overwrite) and config.yaml written.
+void prepare_outputs(const LoadedExperiment& exp, const fs::path& out_dir, const std::string& resolved_text) {
   const ExperimentSpec& spec = exp.spec;
-  if (spec.threads > 0) set_compute_threads(static_cast<int>(spec.threads));
-  const bool writer = world.rank() == 0;
-  const fs::path out_dir = spec.output.dir;
-  const std::string resolved_text = to_yaml_string(exp.resolved);
-  if (writer) {
-    std::vector<std::string> outputs = exp.task->outputs();
-    if (spec.dump.enabled()) outputs.push_back(spec.dump.file);
-    // A record task killed while writing its final files (results.json comes last) resumes from its journal.
-    if (!fs::exists(out_dir / "results.json") && has_record_journal(out_dir)) outputs = {"results.json"};
-    prepare_output_dir(out_dir, outputs, spec.output.overwrite);
-    write_file_atomic(out_dir / "config.yaml", resolved_text);
-    log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
-  }
-  world.barrier();
+  std::vector<std::string> outputs = exp.task->outputs();
+  if (spec.dump.enabled()) outputs.push_back(spec.dump.file);
+  // A record task killed while writing its final files (results.json comes last) resumes from its journal.
+  if (!fs::exists(out_dir / "results.json") && has_record_journal(out_dir)) outputs = {"results.json"};
+  prepare_output_dir(out_dir, outputs, spec.output.overwrite);
+  write_file_atomic(out_dir / "config.yaml", resolved_text);
+  log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
+}
 
+// The provenance every output carries, before a model is loaded.
+nlohmann::json run_provenance(const ExperimentSpec& spec, const std::string& resolved_text, const Communicator& world) {
   nlohmann::json prov;
   prov["name"] = spec.name;
   prov["config"] = resolved_text;
@@ -81,6 +76,51 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   prov["tensor_parallel"] = spec.parallel.tensor_parallel;
   prov["data_parallel"] = spec.parallel.data_parallel;
   prov["created"] = utc_now();
+  return prov;
+}
+
+// The run's model on this rank: its slices of the checkpoint, on its device, in the run dtype.
+struct RunModel {
+  LoadOptions lo;
+  std::unique_ptr<Communicator> gpu_tp;  // NCCL over this rank's tensor-parallel group
+  std::unique_ptr<CausalLM> model;
+  int64_t bytes_read = 0;
+};
+
+void load_run_model(const LoadedExperiment& exp, ProcessGrid& grid, RunModel& m) {
+  const ExperimentSpec& spec = exp.spec;
+  m.lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
+  m.lo.tp = &grid.tp();
+  std::string device_problem;
+  m.lo.device = parse_device(spec.model.device, device_problem).value_or(at::Device(at::kCPU));  // checked on load
+  m.gpu_tp = device_communicator(grid.tp(), m.lo.device);  // NCCL on GPUs
+  if (m.gpu_tp) m.lo.tp = m.gpu_tp.get();
+  auto start = std::chrono::steady_clock::now();
+  {
+    Checkpoint ckpt = Checkpoint::open(spec.model.path);  // memory-mapped; each rank reads its slices
+    m.model = load_model(ckpt, exp.model_config, m.lo);
+    m.bytes_read = static_cast<int64_t>(ckpt.bytes_read());
+  }
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", parameter_count(exp.model_config),
+           " parameters, ", m.model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on rank 0, loaded in ",
+           load_s, " s");
+}
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+}  // namespace
+
+void run_experiment(LoadedExperiment& exp, Communicator& world) {
+  const ExperimentSpec& spec = exp.spec;
+  if (spec.threads > 0) set_compute_threads(static_cast<int>(spec.threads));
+  const bool writer = world.rank() == 0;
+  const fs::path out_dir = spec.output.dir;
+  const std::string resolved_text = to_yaml_string(exp.resolved);
+  if (writer) prepare_outputs(exp, out_dir, resolved_text);
+  world.barrier();
+
+  nlohmann::json prov = run_provenance(spec, resolved_text, world);
   if (!exp.task->needs_model()) {
     ProducerContext pctx{spec, world, out_dir, writer, prov};
     exp.task->run_producer(pctx);
@@ -90,47 +130,29 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   // tensor_parallel x data_parallel == world size was checked by load_experiment, before any weight.
   ProcessGrid grid(world, static_cast<int>(spec.parallel.tensor_parallel),
                    static_cast<int>(spec.parallel.data_parallel));
-  LoadOptions lo;
-  lo.dtype = parse_dtype(spec.model.dtype, "model.dtype");
-  lo.tp = &grid.tp();
-  std::string device_problem;
-  lo.device = parse_device(spec.model.device, device_problem).value_or(at::Device(at::kCPU));  // checked on load
-  std::unique_ptr<Communicator> gpu_tp = device_communicator(grid.tp(), lo.device);  // NCCL on GPUs
-  if (gpu_tp) lo.tp = gpu_tp.get();
-  auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<CausalLM> model;
-  int64_t bytes_read = 0;
-  {
-    Checkpoint ckpt = Checkpoint::open(spec.model.path);  // memory-mapped; each rank reads its slices
-    model = load_model(ckpt, exp.model_config, lo);
-    bytes_read = static_cast<int64_t>(ckpt.bytes_read());
-  }
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_info("model ", spec.model.path, ": ", exp.model_config.model_type, ", ", parameter_count(exp.model_config),
-           " parameters, ", model->weight_bytes() / (1024.0 * 1024.0), " MiB of weights on rank 0, loaded in ",
-           load_s, " s");
-  const at::Tensor loaded = gather_rank_memory(world, model->weight_bytes(), bytes_read);
-  const double mib = 1024.0 * 1024.0;
+  RunModel m;
+  load_run_model(exp, grid, m);
+  const at::Tensor loaded = gather_rank_memory(world, m.model->weight_bytes(), m.bytes_read);
   for (int64_t r = 0; r < loaded.size(0); ++r)
     log_info("rank ", r, " (tp ", r % grid.tp_size(), ", dp ", r / grid.tp_size(), "): ",
-             loaded[r][0].item<int64_t>() / mib, " MiB of weights resident, ", loaded[r][1].item<int64_t>() / mib,
+             loaded[r][0].item<int64_t>() / kMiB, " MiB of weights resident, ", loaded[r][1].item<int64_t>() / kMiB,
              " MiB read from the checkpoint");
   auto attention = make_attention(spec.attention);
 
   prov["model_path"] = fs::absolute(spec.model.path).string();
   prov["model_type"] = exp.model_config.model_type;
   prov["dtype"] = spec.model.dtype;
-  prov["device"] = lo.device.str();
-  prov["tp_communicator"] = lo.tp->name();
+  prov["device"] = m.lo.device.str();
+  prov["tp_communicator"] = m.lo.tp->name();
   prov["variant"] = spec.attention.variant;
   prov["weight_bytes_per_rank"] = column(loaded, 0);
 
-  RunContext ctx{spec, exp.model_config, *model, *attention, world, out_dir, writer, prov, {}};
+  RunContext ctx{spec, exp.model_config, *m.model, *attention, world, out_dir, writer, prov, {}};
   ctx.data_parallel = &grid.dp();
   exp.task->run(ctx);
-  const at::Tensor done = gather_rank_memory(world, model->weight_bytes(), bytes_read);
+  const at::Tensor done = gather_rank_memory(world, m.model->weight_bytes(), m.bytes_read);
   for (int64_t r = 0; r < done.size(0); ++r)
-    log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / mib, " MiB");
+    log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / kMiB, " MiB");
 }
 
 namespace {

@@ -8,16 +8,11 @@
 #include "experiments/outputs/outputs.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
-#include "framework/io/h5_file.h"
 #include "framework/core/logging.h"
 #include "framework/core/progress.h"
 #include "experiments/data/token_data.h"
 
 namespace lminf {
-
-void AttentionDumpTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-}
 
 std::vector<std::string> AttentionDumpTask::problems(const ExperimentSpec& spec, const ModelConfig&) const {
   if (spec.dump.enabled()) return {};
@@ -79,20 +74,16 @@ void AttentionDumpTask::run(RunContext& ctx) {
   Progress progress("attention_dump", total_tokens, "tok", ctx.writer);
   for (int64_t start = 0; start < n; start += spec_.batch_size) {
     const int64_t bsz = std::min(spec_.batch_size, n - start);
+    std::vector<const std::vector<int64_t>*> batch;
     std::vector<int64_t> batch_seqs, batch_lens;
-    int64_t T = 0;
     for (int64_t b = 0; b < bsz; ++b) {
-      const int64_t len = static_cast<int64_t>(seqs[static_cast<size_t>(start + b)].size());
+      batch.push_back(&seqs[static_cast<size_t>(start + b)]);
       batch_seqs.push_back(start + b);
-      batch_lens.push_back(len);
-      T = std::max(T, len);
+      batch_lens.push_back(static_cast<int64_t>(batch.back()->size()));
     }
+    const at::Tensor ids = right_padded_batch(batch);
+    const int64_t T = ids.size(1);
     if (T == 0) continue;
-    at::Tensor ids = at::zeros({bsz, T}, at::kLong);  // right-padded; causal, so padding is never read
-    for (int64_t b = 0; b < bsz; ++b) {
-      const auto& s = seqs[static_cast<size_t>(start + b)];
-      if (!s.empty()) ids[b].narrow(0, 0, static_cast<int64_t>(s.size())).copy_(at::tensor(s, at::kLong));
-    }
     dump->begin_batch(batch_seqs, batch_lens);
     at::Tensor hidden = ctx.model.forward(ids, nullptr, fctx);
     dump->end_batch();
@@ -122,11 +113,7 @@ void AttentionDumpTask::run(RunContext& ctx) {
   if (spec_.nll) {
     std::vector<int64_t> lengths;
     for (const auto& s : seqs) lengths.push_back(std::max<int64_t>(0, static_cast<int64_t>(s.size()) - 1));
-    H5Writer h5(ctx.out_dir / "token_nll.h5");
-    h5.write("token_nll", nll);
-    h5.write("lengths", at::tensor(lengths, at::kLong));
-    write_provenance_attrs(h5, ctx.provenance, "lminf.token_nll", 1);
-    h5.commit();
+    write_token_nll_h5(ctx.out_dir / "token_nll.h5", nll, lengths, ctx.provenance);
     const at::Tensor finite = nll.masked_select(at::isfinite(nll));
     summary["mean_nll"] = finite.numel() > 0 ? finite.to(at::kDouble).mean().item<double>() : std::nan("");
   }

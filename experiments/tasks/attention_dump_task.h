@@ -6,12 +6,12 @@
 //            task.nll, token_nll.h5 (schema lminf.token_nll, as written by task perplexity).
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct AttentionDumpSpec {
-  std::string type = "attention_dump";
+  static constexpr const char* kType = "attention_dump";  // task.type
   int64_t max_length = 4096;
   bool concatenate = false;
   int64_t max_sequences = 0;
@@ -19,7 +19,6 @@ struct AttentionDumpSpec {
   bool nll = false;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("concatenate", concatenate,
       "join all sequences into one stream and cut it into pieces of exactly max_length tokens (one BOS at the "
@@ -30,26 +29,20 @@ struct AttentionDumpSpec {
   }
 };
 
-class AttentionDumpTask final : public Task {
+// The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to
+// max_length as data.truncation says, or (concatenate) the stream of all documents cut into pieces
+// of max_length tokens, each led by `bos`.
+std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
+                                                 int64_t bos, const std::string& truncation);
+
+class AttentionDumpTask final : public SpecTask<AttentionDumpSpec> {
  public:
-  std::string name() const override { return "attention_dump"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override {
     if (spec_.nll) return {"results.json", "token_nll.h5"};
     return {"results.json"};
   }
   void run(RunContext& ctx) override;
-
- private:
-  AttentionDumpSpec spec_;
 };
-
-// The task's sequences from documents without BOS: each led by `bos` (when >= 0) and cut to
-// max_length as data.truncation says, or (concatenate) the stream of all documents cut into pieces
-// of max_length tokens, each led by `bos`.
-std::vector<std::vector<int64_t>> dump_sequences(std::vector<std::vector<int64_t>> seqs, const AttentionDumpSpec& spec,
-                                                 int64_t bos, const std::string& truncation);
 
 }  // namespace lminf

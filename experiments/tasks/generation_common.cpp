@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "framework/io/atomic_file.h"
+#include "experiments/outputs/record_journal.h"
 #include "framework/core/error.h"
 #include "framework/transformer/model_config.h"
 #include "models/generate.h"
@@ -40,6 +40,15 @@ std::string cut_at_stop(std::string& text, const std::vector<std::string>& stop_
   }
   if (best != std::string::npos) text.resize(best);
   return which;
+}
+
+std::vector<std::string> generation_task_problems(const ExperimentSpec& spec, const ModelConfig& model,
+                                                  const YAML::Node& task_resolved, const std::string& stem) {
+  std::vector<std::string> p;
+  for (const std::string& problem : {run_tokenizer_problem(spec, model),
+                                     record_journal_problem(spec, task_resolved, {"flush_every"}, stem)})
+    if (!problem.empty()) p.push_back(problem);
+  return p;
 }
 
 TextGeneration generate_text(CausalLM& model, const AttentionVariant& attention, const Tokenizer& tokenizer,
@@ -135,33 +144,6 @@ std::vector<std::string> template_fields(const std::string& tmpl, const std::str
         if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
       });
   return names;
-}
-
-nlohmann::json gather_json_arrays(Communicator& dp, const nlohmann::json& mine) {
-  if (dp.size() == 1) return mine;
-  const std::string bytes = mine.dump();
-  at::Tensor len = at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong);
-  at::Tensor lens = dp.all_gather(len, 0);  // [dp]
-  const int64_t longest = lens.max().item<int64_t>();
-  at::Tensor buf = at::zeros({1, std::max<int64_t>(longest, 1)}, at::kByte);
-  std::memcpy(buf.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-  at::Tensor all = dp.all_gather(buf, 0).contiguous();  // [dp, longest]
-  nlohmann::json merged = nlohmann::json::array();
-  for (int64_t r = 0; r < all.size(0); ++r) {
-    const char* p = reinterpret_cast<const char*>(all[r].data_ptr<uint8_t>());
-    const nlohmann::json part = nlohmann::json::parse(std::string(p, static_cast<size_t>(lens[r].item<int64_t>())));
-    for (const auto& rec : part) merged.push_back(rec);
-  }
-  return merged;
-}
-
-void write_jsonl_atomic(const std::filesystem::path& path, const nlohmann::json& records) {
-  std::string out;
-  for (const auto& r : records) {
-    out += r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    out += '\n';
-  }
-  write_file_atomic(path, out);
 }
 
 }  // namespace lminf

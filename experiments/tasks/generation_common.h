@@ -1,6 +1,6 @@
 // Pieces shared by the tasks that generate text (generation, qa, passkey): the tokenizer of a run,
-// prompt templates, greedy generation that stops at stop strings, answer extraction, and the
-// data-parallel merge of per-sample JSON records.
+// prompt templates, greedy generation that stops at stop strings, answer extraction (the merge and
+// writing of their per-sample JSON records: experiments/outputs/json_records.h).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,11 @@ namespace lminf {
 std::unique_ptr<Tokenizer> run_tokenizer(const ExperimentSpec& spec, const ModelConfig& model);
 // "" when run_tokenizer() would succeed, else why not (for Task::problems, before weights are read).
 std::string run_tokenizer_problem(const ExperimentSpec& spec, const ModelConfig& model);
+
+// The problems of a task that generates text with the run's tokenizer and journals its samples as
+// <stem>.partial.jsonl, before any weight is read: the tokenizer, and a journal of another configuration.
+std::vector<std::string> generation_task_problems(const ExperimentSpec& spec, const ModelConfig& model,
+                                                  const YAML::Node& task_resolved, const std::string& stem);
 
 struct TextGenerationOptions {
   int64_t max_new_tokens = 64;
@@ -61,12 +66,5 @@ std::string fill_template(const std::string& tmpl, const std::map<std::string, s
                           const std::string& where);
 // The field names a template uses, in order of first use (same syntax rules).
 std::vector<std::string> template_fields(const std::string& tmpl, const std::string& where);
-
-// Data-parallel merge: every replica passes its records (a JSON array); every replica gets the
-// concatenation over replicas in rank order. One all_gather of lengths and one of bytes.
-nlohmann::json gather_json_arrays(Communicator& dp, const nlohmann::json& mine);
-
-// Writes one JSON record per line to `path` atomically (temporary file, then rename).
-void write_jsonl_atomic(const std::filesystem::path& path, const nlohmann::json& records);
 
 }  // namespace lminf

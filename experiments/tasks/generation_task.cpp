@@ -6,12 +6,11 @@
 
 #include "attention/registry.h"
 #include "experiments/tasks/generation_common.h"
-#include "experiments/outputs/outputs.h"
-#include "experiments/outputs/record_journal.h"
+#include "experiments/tasks/task_base.h"
+#include "experiments/outputs/json_records.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
-#include "framework/core/progress.h"
 #include "metrics/bleu.h"
 #include "metrics/rouge.h"
 
@@ -39,21 +38,109 @@ struct WorkItem {
   int64_t depth;
 };
 
+// The documents: in data order, those with at least min_document_length tokens, at most `documents`.
+struct Documents {
+  std::vector<std::vector<int64_t>> docs;
+  int64_t too_short = 0;
+};
+
+Documents read_documents(SequenceSource& source, const GenerationSpec& spec, const std::string& path) {
+  Documents d;
+  std::vector<int64_t> s;
+  while (source.next(s)) {
+    if (static_cast<int64_t>(s.size()) < spec.min_document_length) {
+      ++d.too_short;
+      continue;
+    }
+    d.docs.push_back(std::move(s));
+    if (spec.documents > 0 && static_cast<int64_t>(d.docs.size()) >= spec.documents) break;
+  }
+  if (d.docs.empty())
+    fail(path, ": no document has task.min_document_length = ", spec.min_document_length, " tokens (", d.too_short,
+         " shorter ones read)");
+  return d;
+}
+
+// Work items: (document, depth) where the document holds the prompt and a full reference; `skipped`:
+// depth -> documents too short for it.
+std::vector<WorkItem> plan_items(const Documents& d, const GenerationSpec& spec, std::map<int64_t, int64_t>& skipped) {
+  std::vector<WorkItem> items;
+  for (int64_t depth : spec.depths) {
+    skipped[depth] = 0;
+    for (size_t i = 0; i < d.docs.size(); ++i) {
+      if (static_cast<int64_t>(d.docs[i].size()) >= depth + spec.max_new_tokens)
+        items.push_back({static_cast<int64_t>(i), depth});
+      else
+        ++skipped[depth];
+    }
+  }
+  return items;
+}
+
+// What one work item's generations share: the model, the tokenizer and the generation options.
+struct ItemGenerator {
+  RunContext& ctx;
+  const Tokenizer& tokenizer;
+  const TextGenerationOptions& gen;
+
+  // The record of item i for `variant` from prompt tokens [start, depth) of `doc`: generated now, or
+  // rebuilt from the journalled ids; its generated ids go to `entry` (the journal's line).
+  json record(int64_t i, const WorkItem& w, const std::vector<int64_t>& doc, const std::string& reference,
+              const std::string& variant, const AttentionVariant& attention, int64_t start, const json* journalled,
+              json& entry) const {
+    const std::vector<int64_t> prompt(doc.begin() + start, doc.begin() + w.depth);
+    const TextGeneration g =
+        journalled ? text_generation_of(tokenizer, journalled->at(variant).get<std::vector<int64_t>>(), gen)
+                   : generate_text(ctx.model, attention, tokenizer, prompt, gen);
+    entry[variant] = g.tokens;
+    json rec = {{"item", i},
+                {"document", w.document},
+                {"depth", w.depth},
+                {"variant", variant},
+                {"attention", attention.name()},
+                {"prompt_start", start},
+                {"prompt_tokens", static_cast<int64_t>(prompt.size())},
+                {"reference", reference},
+                {"generated", g.text},
+                {"generated_tokens", static_cast<int64_t>(g.tokens.size())},
+                {"generated_ids", g.tokens},
+                {"eos", g.eos}};
+    rec["metrics"] = record_metrics(reference, g.text);
+    return rec;
+  }
+};
+
+// results.json's depths: per depth, the skipped documents and each variant's scores.
+json score_depths(const GenerationSpec& spec, const std::vector<json>& sorted, const std::vector<std::string>& variants,
+                  std::map<int64_t, int64_t>& skipped);
+
+void print_depth_table(const json& by_depth, const std::vector<std::string>& variants) {
+  std::printf("%-8s %-10s %6s %8s %8s %8s %8s\n", "depth", "variant", "count", "BLEU", "ROUGE-1", "ROUGE-2", "ROUGE-L");
+  for (const auto& e : by_depth)
+    for (const auto& v : variants) {
+      const json& s = e[v];
+      if (s["count"].get<int64_t>() == 0) {
+        std::printf("%-8lld %-10s %6d %8s %8s %8s %8s\n", static_cast<long long>(e["depth"].get<int64_t>()), v.c_str(), 0,
+                    "-", "-", "-", "-");
+        continue;
+      }
+      std::printf("%-8lld %-10s %6lld %8.4f %8.4f %8.4f %8.4f\n", static_cast<long long>(e["depth"].get<int64_t>()),
+                  v.c_str(), static_cast<long long>(s["count"].get<int64_t>()), s["bleu"].get<double>(),
+                  s["rouge1"].get<double>(), s["rouge2"].get<double>(), s["rougeL"].get<double>());
+    }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
-void GenerationTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-  if (spec_.depths.empty()) fail(src.file, ": task.depths is empty (give prompt lengths in tokens, e.g. [4096, 8192])");
-  for (int64_t d : spec_.depths)
+void GenerationSpec::check(const SpecSource& src) const {
+  if (depths.empty()) fail(src.file, ": task.depths is empty (give prompt lengths in tokens, e.g. [4096, 8192])");
+  for (int64_t d : depths)
     if (d < 1) fail(src.file, ": task.depths: ", d, " is not a prompt length (each depth must be >= 1 token)");
 }
 
 std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p;
-  const std::string t = run_tokenizer_problem(spec, model);
-  if (!t.empty()) p.push_back(t);
-  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "generations");
-  if (!journal.empty()) p.push_back(journal);
+  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "generations");
   if (spec_.truncation_baseline && spec_.baseline_length == 0 && !spec.attention.local_window())
     p.push_back("task.baseline_length: 0 means attention.local_branch, which variant " + spec.attention.variant +
                 " does not have (set task.baseline_length)");
@@ -94,123 +181,12 @@ json score_generations(const std::vector<const json*>& records) {
   return out;
 }
 
-void GenerationTask::run(RunContext& ctx) {
-  const ExperimentSpec& es = ctx.spec;
-  auto tokenizer = run_tokenizer(es, ctx.model_config);
-  auto source = open_sequence_source(es.data, ctx.model_config);
+namespace {
 
-  // The documents: in data order, those with at least min_document_length tokens, at most `documents`.
-  std::vector<std::vector<int64_t>> docs;
-  int64_t too_short = 0;
-  {
-    std::vector<int64_t> s;
-    while (source->next(s)) {
-      if (static_cast<int64_t>(s.size()) < spec_.min_document_length) {
-        ++too_short;
-        continue;
-      }
-      docs.push_back(std::move(s));
-      if (spec_.documents > 0 && static_cast<int64_t>(docs.size()) >= spec_.documents) break;
-    }
-  }
-  if (docs.empty())
-    fail(es.data.path, ": no document has task.min_document_length = ", spec_.min_document_length, " tokens (",
-         too_short, " shorter ones read)");
-
-  // Work items: (document, depth) where the document holds the prompt and a full reference.
-  std::vector<WorkItem> items;
-  std::map<int64_t, int64_t> skipped;  // depth -> documents too short for it
-  for (int64_t d : spec_.depths) {
-    skipped[d] = 0;
-    for (size_t i = 0; i < docs.size(); ++i) {
-      if (static_cast<int64_t>(docs[i].size()) >= d + spec_.max_new_tokens) items.push_back({static_cast<int64_t>(i), d});
-      else ++skipped[d];
-    }
-  }
-  const int64_t L = spec_.baseline_length > 0 ? spec_.baseline_length : es.attention.local_window().value_or(0);
-  std::unique_ptr<AttentionVariant> vanilla;
-  if (spec_.truncation_baseline) vanilla = make_attention(AttentionSpec{});  // the default spec is vanilla
-
-  LocalCommunicator single;
-  Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
-  const int64_t n_dp = dp.size(), my_dp = dp.rank();
-  const int64_t n_items = static_cast<int64_t>(items.size());
-  int64_t my_items = 0;
-  for (int64_t i = my_dp; i < n_items; i += n_dp) ++my_items;
-  log_info("generation: ", docs.size(), " documents, ", n_items, " (document, depth) prompts, ", spec_.max_new_tokens,
-           " new tokens each, variant ", ctx.attention.name(),
-           spec_.truncation_baseline ? ", truncation baseline (vanilla, last " + std::to_string(L) + " tokens)" : std::string(),
-           n_dp > 1 ? ", " + std::to_string(n_dp) + " data-parallel replicas" : std::string());
-
-  TextGenerationOptions gen;
-  gen.max_new_tokens = spec_.max_new_tokens;
-  gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
-  // Each completed work item's generated ids go to the journal; a resumed run rebuilds its records.
-  RecordJournal journal(record_journal_options(ctx, "generations", resolved(), {"flush_every"}, spec_.flush_every),
-                        ctx.world);
-  Progress progress("generation", my_items, "prompts", ctx.writer);
-  progress.add_resumed(journal.resumed());
-  json mine = json::array();
-  for (int64_t i = my_dp; i < n_items; i += n_dp) {
-    const WorkItem& w = items[static_cast<size_t>(i)];
-    const auto& doc = docs[static_cast<size_t>(w.document)];
-    const std::vector<int64_t> ref_ids(doc.begin() + w.depth, doc.begin() + w.depth + spec_.max_new_tokens);
-    const std::string reference = tokenizer->decode(ref_ids, true);
-    const json* journalled = journal.find(i);
-    json entry = {{"index", i}};
-    auto run_one = [&](const std::string& variant, const AttentionVariant& attention, int64_t start) {
-      const std::vector<int64_t> prompt(doc.begin() + start, doc.begin() + w.depth);
-      const TextGeneration g =
-          journalled ? text_generation_of(*tokenizer, journalled->at(variant).get<std::vector<int64_t>>(), gen)
-                     : generate_text(ctx.model, attention, *tokenizer, prompt, gen);
-      entry[variant] = g.tokens;
-      json rec = {{"item", i},
-                  {"document", w.document},
-                  {"depth", w.depth},
-                  {"variant", variant},
-                  {"attention", attention.name()},
-                  {"prompt_start", start},
-                  {"prompt_tokens", static_cast<int64_t>(prompt.size())},
-                  {"reference", reference},
-                  {"generated", g.text},
-                  {"generated_tokens", static_cast<int64_t>(g.tokens.size())},
-                  {"generated_ids", g.tokens},
-                  {"eos", g.eos}};
-      rec["metrics"] = record_metrics(reference, g.text);
-      mine.push_back(std::move(rec));
-    };
-    run_one("full", ctx.attention, 0);
-    if (vanilla) run_one("truncated", *vanilla, std::max<int64_t>(0, w.depth - L));
-    if (!journalled) {
-      journal.append(std::move(entry));
-      progress.add(1);
-    }
-  }
-  journal.flush();
-  progress.finish();
-
-  // Merge once: every replica's records, back in work-item order; rank 0 writes.
-  json all = gather_json_arrays(dp, mine);
-  if (!ctx.writer) {
-    journal.finish();
-    return;
-  }
-  std::vector<json> sorted(all.begin(), all.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](const json& a, const json& b) {
-    return a["item"].get<int64_t>() < b["item"].get<int64_t>();
-  });
-  for (auto& r : sorted) r.erase("item");
-
-  json results;
-  results["task"] = "generation";
-  results["data"] = source->report();
-  results["documents"] = docs.size();
-  results["documents_below_min_length"] = too_short;
-  results["max_new_tokens"] = spec_.max_new_tokens;
+json score_depths(const GenerationSpec& spec, const std::vector<json>& sorted, const std::vector<std::string>& variants,
+                  std::map<int64_t, int64_t>& skipped) {
   json by_depth = json::array();
-  std::vector<std::string> variants = {"full"};
-  if (spec_.truncation_baseline) variants.push_back("truncated");
-  for (int64_t d : spec_.depths) {
+  for (int64_t d : spec.depths) {
     json e = {{"depth", d}, {"skipped_short", skipped[d]}};
     for (const auto& v : variants) {
       std::vector<const json*> recs;
@@ -220,27 +196,67 @@ void GenerationTask::run(RunContext& ctx) {
     }
     by_depth.push_back(e);
   }
-  results["depths"] = by_depth;
-  results["resumed_samples"] = journal.resumed_everywhere();
-  results["elapsed_s"] = progress.elapsed_s();
-  write_jsonl_atomic(ctx.out_dir / "generations.jsonl", json(sorted));
-  write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
-  journal.finish();
+  return by_depth;
+}
 
-  std::printf("%-8s %-10s %6s %8s %8s %8s %8s\n", "depth", "variant", "count", "BLEU", "ROUGE-1", "ROUGE-2", "ROUGE-L");
-  for (const auto& e : by_depth)
-    for (const auto& v : variants) {
-      const json& s = e[v];
-      if (s["count"].get<int64_t>() == 0) {
-        std::printf("%-8lld %-10s %6d %8s %8s %8s %8s\n", static_cast<long long>(e["depth"].get<int64_t>()), v.c_str(), 0,
-                    "-", "-", "-", "-");
-        continue;
-      }
-      std::printf("%-8lld %-10s %6lld %8.4f %8.4f %8.4f %8.4f\n", static_cast<long long>(e["depth"].get<int64_t>()),
-                  v.c_str(), static_cast<long long>(s["count"].get<int64_t>()), s["bleu"].get<double>(),
-                  s["rouge1"].get<double>(), s["rouge2"].get<double>(), s["rougeL"].get<double>());
-    }
-  std::fflush(stdout);
+}  // namespace
+
+void GenerationTask::run(RunContext& ctx) {
+  const ExperimentSpec& es = ctx.spec;
+  auto tokenizer = run_tokenizer(es, ctx.model_config);
+  auto source = open_sequence_source(es.data, ctx.model_config);
+  const Documents d = read_documents(*source, spec_, es.data.path);
+  std::map<int64_t, int64_t> skipped;
+  const std::vector<WorkItem> items = plan_items(d, spec_, skipped);
+  const int64_t L = spec_.baseline_length > 0 ? spec_.baseline_length : es.attention.local_window().value_or(0);
+  std::vector<std::string> variants = {"full"};
+  std::unique_ptr<AttentionVariant> vanilla;
+  if (spec_.truncation_baseline) {
+    vanilla = make_attention(AttentionSpec{});  // the default spec is vanilla
+    variants.push_back("truncated");
+  }
+  DataParallelShare share(ctx, static_cast<int64_t>(items.size()));
+  log_info("generation: ", d.docs.size(), " documents, ", items.size(), " (document, depth) prompts, ",
+           spec_.max_new_tokens, " new tokens each, variant ", ctx.attention.name(),
+           spec_.truncation_baseline ? ", truncation baseline (vanilla, last " + std::to_string(L) + " tokens)" : std::string(),
+           share.log_suffix());
+
+  TextGenerationOptions gen;
+  gen.max_new_tokens = spec_.max_new_tokens;
+  gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
+  const ItemGenerator generator{ctx, *tokenizer, gen};
+  // Each completed work item's generated ids go to the journal; a resumed run rebuilds its records.
+  RecordLoop loop(ctx, share, resolved(), {"generations", spec_.flush_every, "generation", "prompts"});
+  json mine = json::array();
+  for (int64_t i : loop.items()) {
+    const WorkItem& w = items[static_cast<size_t>(i)];
+    const auto& doc = d.docs[static_cast<size_t>(w.document)];
+    const std::vector<int64_t> ref_ids(doc.begin() + w.depth, doc.begin() + w.depth + spec_.max_new_tokens);
+    const std::string reference = tokenizer->decode(ref_ids, true);
+    const json* journalled = loop.journalled(i);
+    json entry = {{"index", i}};
+    mine.push_back(generator.record(i, w, doc, reference, "full", ctx.attention, 0, journalled, entry));
+    if (vanilla)
+      mine.push_back(generator.record(i, w, doc, reference, "truncated", *vanilla, std::max<int64_t>(0, w.depth - L),
+                                      journalled, entry));
+    if (!journalled) loop.record(std::move(entry));
+  }
+
+  // Merge once: every replica's records, back in work-item order; rank 0 writes.
+  const json all = loop.merge(mine);
+  if (!ctx.writer) return loop.finish();
+  std::vector<json> sorted = sorted_by(all, "item");
+  for (auto& r : sorted) r.erase("item");
+  json results;
+  results["task"] = "generation";
+  results["data"] = source->report();
+  results["documents"] = d.docs.size();
+  results["documents_below_min_length"] = d.too_short;
+  results["max_new_tokens"] = spec_.max_new_tokens;
+  results["depths"] = score_depths(spec_, sorted, variants, skipped);
+  write_jsonl_atomic(ctx.out_dir / "generations.jsonl", json(sorted));
+  loop.finish(ctx, results);
+  print_depth_table(results["depths"], variants);
   log_info("generation: ", sorted.size(), " generations; wrote ", (ctx.out_dir / "results.json").string(), " and generations.jsonl");
 }
 

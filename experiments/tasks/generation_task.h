@@ -12,12 +12,12 @@
 // (experiments/outputs/record_journal.h); the records are rebuilt from them.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct GenerationSpec {
-  std::string type = "generation";
+  static constexpr const char* kType = "generation";  // task.type
   std::vector<int64_t> depths = {4096, 8192, 12288, 16384};
   int64_t max_new_tokens = 100;
   int64_t documents = 0;
@@ -28,7 +28,6 @@ struct GenerationSpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("depths", depths, "prompt lengths in tokens (BOS included); a document is scored at depth d when it has "
       "at least d + max_new_tokens tokens (shorter ones are counted as skipped)");
     v("max_new_tokens", max_new_tokens, "tokens generated greedily per prompt, and the length of the reference continuation", Min{1});
@@ -39,29 +38,22 @@ struct GenerationSpec {
       "baseline_length tokens of each prompt (results under variant `truncated`)");
     v("baseline_length", baseline_length, "tokens the truncation baseline sees (0: attention.local_branch)", Min{0});
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token (as Hugging Face generate does)");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal generations.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("generations"), Min{1});
   }
-};
-
-class GenerationTask final : public Task {
- public:
-  std::string name() const override { return "generation"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
-  void run(RunContext& ctx) override;
-  const GenerationSpec& spec() const { return spec_; }
-
- private:
-  GenerationSpec spec_;
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // Scores of a set of generation records (each with "reference" and "generated" texts) as written to
 // results.json: corpus BLEU (13a tokens, unsmoothed; empty generations scored as "." as
 // LM-Infinite does), mean sentence BLEU (BLEU+1), mean ROUGE-1/2/L/Lsum F-measures, count.
 nlohmann::json score_generations(const std::vector<const nlohmann::json*>& records);
+
+class GenerationTask final : public SpecTask<GenerationSpec> {
+ public:
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
+  std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
+  void run(RunContext& ctx) override;
+};
 
 }  // namespace lminf

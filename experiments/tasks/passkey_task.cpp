@@ -10,12 +10,9 @@
 #include "analysis/report/csv_table.h"
 #include "analysis/report/gnuplot.h"
 #include "analysis/report/niah_heatmap.h"
-#include "experiments/outputs/outputs.h"
-#include "experiments/outputs/record_journal.h"
 #include "framework/io/atomic_file.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
-#include "framework/core/progress.h"
 #include "framework/text/tokenizer.h"
 #include "models/generate.h"
 
@@ -156,9 +153,7 @@ nlohmann::json summarize_passkey(const PasskeySpec& spec, const std::vector<Pass
 }
 
 std::vector<int64_t> passkey_share(int64_t total, int64_t n, int64_t rank) {
-  std::vector<int64_t> mine;
-  for (int64_t i = rank; i < total; i += n) mine.push_back(i);
-  return mine;
+  return data_parallel_items(total, n, rank);
 }
 
 at::Tensor pack_generated(const std::vector<std::vector<int64_t>>& mine, int64_t total, int64_t n, int64_t max_new) {
@@ -188,23 +183,21 @@ std::vector<std::vector<int64_t>> unpack_generated(const at::Tensor& all, int64_
   return out;
 }
 
-void PasskeyTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-  where_ = src.file.empty() ? "" : src.file + ": ";
+void PasskeySpec::check(const SpecSource& src) const {
   std::vector<std::string> p;
-  if (spec_.key_min > spec_.key_max)
-    p.push_back("task.key_min (" + std::to_string(spec_.key_min) + ") must be <= task.key_max (" +
-                std::to_string(spec_.key_max) + ")");
-  if (spec_.lengths.empty()) p.push_back("task.lengths: empty (list the prompt lengths, e.g. [1024, 2048])");
-  if (std::set<int64_t>(spec_.lengths.begin(), spec_.lengths.end()).size() != spec_.lengths.size())
+  if (key_min > key_max)
+    p.push_back("task.key_min (" + std::to_string(key_min) + ") must be <= task.key_max (" +
+                std::to_string(key_max) + ")");
+  if (lengths.empty()) p.push_back("task.lengths: empty (list the prompt lengths, e.g. [1024, 2048])");
+  if (std::set<int64_t>(lengths.begin(), lengths.end()).size() != lengths.size())
     p.push_back("task.lengths: each length may appear once");
-  if (std::set<double>(spec_.depths.begin(), spec_.depths.end()).size() != spec_.depths.size())
+  if (std::set<double>(depths.begin(), depths.end()).size() != depths.size())
     p.push_back("task.depths: each depth may appear once");
-  if (spec_.needle.find("{key}") == std::string::npos)
-    p.push_back("task.needle: \"" + spec_.needle + "\" has no {key} slot (write {key} where the pass key goes)");
-  if (spec_.filler.empty()) p.push_back("task.filler: empty (the haystack is made of it)");
+  if (needle.find("{key}") == std::string::npos)
+    p.push_back("task.needle: \"" + needle + "\" has no {key} slot (write {key} where the pass key goes)");
+  if (filler.empty()) p.push_back("task.filler: empty (the haystack is made of it)");
   if (!p.empty()) {
-    std::string msg = where_ + "task (passkey):";
+    std::string msg = (src.file.empty() ? "" : src.file + ": ") + "task (passkey):";
     for (const auto& x : p) msg += "\n  - " + x;
     throw Error(msg);
   }
@@ -248,74 +241,26 @@ std::vector<std::string> PasskeyTask::problems(const ExperimentSpec& es, const M
   return p;
 }
 
-void PasskeyTask::run(RunContext& ctx) {
-  const ExperimentSpec& es = ctx.spec;
-  auto tok = load_tokenizer(tokenizer_source(spec_, es));
-  PasskeyPromptBuilder builder(*tok, {spec_.task_line, spec_.filler, spec_.needle, spec_.question}, spec_.bos);
-  const std::vector<PasskeySample> plan = plan_passkey_samples(spec_, es.seed);
-  const int64_t n = static_cast<int64_t>(plan.size());
+namespace {
 
-  LocalCommunicator single;
-  Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
-  const int64_t n_dp = dp.size();
-  const std::vector<int64_t> mine = passkey_share(n, n_dp, dp.rank());
-  int64_t total_tokens = 0;
-  for (const auto& s : plan) total_tokens += s.length;
-  const int64_t longest = *std::max_element(spec_.lengths.begin(), spec_.lengths.end());
-  log_info("passkey: ", n, " samples (", spec_.lengths.size(), " lengths x ",
-           spec_.depths.empty() ? std::string("random depths") : std::to_string(spec_.depths.size()) + " depths",
-           "), ", total_tokens, " prompt tokens, variant ", ctx.attention.name(), ", tokenizer ", tok->description(),
-           n_dp > 1 ? ", " + std::to_string(n_dp) + " data-parallel replicas" : std::string());
-  if (longest > ctx.model_config.max_position_embeddings)
-    log_info("passkey: prompts up to ", longest, " tokens, the model was trained on ",
-             ctx.model_config.max_position_embeddings);
-
-  GenerateOptions go;
-  go.max_new_tokens = spec_.max_new_tokens;
-  if (tok->eos_id() >= 0) go.stop_tokens = {tok->eos_id()};
-  // Each completed sample's generated ids go to the journal; a resumed run takes them from there.
-  RecordJournal journal(record_journal_options(ctx, "samples", resolved(), {"flush_every"}, spec_.flush_every),
-                        ctx.world);
-  std::vector<std::vector<int64_t>> generated;
-  Progress progress("passkey", static_cast<int64_t>(mine.size()), "samples", ctx.writer);
-  progress.add_resumed(journal.resumed());
-  for (int64_t i : mine) {
-    if (const nlohmann::json* done = journal.find(i)) {
-      generated.push_back(done->at("generated_ids").get<std::vector<int64_t>>());
-      continue;
-    }
-    const PasskeySample& s = plan[static_cast<size_t>(i)];
-    const PasskeyPrompt prompt = builder.build(s.length, s.depth, s.key);
-    generated.push_back(generate(ctx.model, ctx.attention, prompt.ids, go));
-    journal.append({{"index", i}, {"generated_ids", generated.back()}});
-    progress.add(1);
-  }
-  journal.flush();
-  progress.finish();
-  const double elapsed = progress.elapsed_s();
-
-  // Merge once: every replica's generated ids, gathered in rank order.
-  at::Tensor part = pack_generated(generated, n, n_dp, spec_.max_new_tokens);
-  const auto all = unpack_generated(n_dp > 1 ? dp.all_gather(part, 0) : part, n, n_dp);
-  if (!ctx.writer) {
-    journal.finish();
-    return;
-  }
-
+// samples.jsonl (one line per sample, in file order) from every sample's generated ids; returns the outcomes.
+std::vector<PasskeyOutcome> write_samples(const fs::path& path, const PasskeySpec& spec,
+                                          const std::vector<PasskeySample>& plan, const PasskeyPromptBuilder& builder,
+                                          const Tokenizer& tok, const std::vector<std::vector<int64_t>>& generated) {
   std::vector<PasskeyOutcome> outcomes;
   std::string lines;
-  for (int64_t i = 0; i < n; ++i) {
-    const PasskeySample& s = plan[static_cast<size_t>(i)];
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const PasskeySample& s = plan[i];
     const PasskeyPrompt prompt = builder.build(s.length, s.depth, s.key);
-    const auto& g = all[static_cast<size_t>(i)];
-    const std::string text = tok->decode(g, true);
+    const auto& g = generated[i];
+    const std::string text = tok.decode(g, true);
     const auto answer = passkey_answer(text);
     const bool correct = passkey_correct(text, s.key);
     outcomes.push_back({s, correct});
-    nlohmann::ordered_json line = {{"index", i},
+    nlohmann::ordered_json line = {{"index", static_cast<int64_t>(i)},
                            {"length", s.length},
                            {"depth", s.depth},
-                           {"depth_cell", passkey_depth_axis(spec_)[static_cast<size_t>(passkey_depth_cell(spec_, s))]},
+                           {"depth_cell", passkey_depth_axis(spec)[static_cast<size_t>(passkey_depth_cell(spec, s))]},
                            {"needle_start", prompt.needle_start},
                            {"needle_depth", prompt.depth},
                            {"needle_distance", prompt.needle_distance()},
@@ -326,60 +271,50 @@ void PasskeyTask::run(RunContext& ctx) {
                            {"correct", correct}};
     lines += line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   }
-  write_file_atomic(ctx.out_dir / "samples.jsonl", lines);
+  write_file_atomic(path, lines);
+  return outcomes;
+}
 
-  nlohmann::json summary = summarize_passkey(spec_, outcomes);
-  summary["task"] = "passkey";
-  summary["lengths"] = spec_.lengths;
-  summary["depths"] = passkey_depth_axis(spec_);
-  summary["random_depths"] = spec_.depths.empty();
-  summary["tokenizer"] = tok->description();
-  summary["elapsed_s"] = elapsed;
-  int64_t fed_tokens = total_tokens;  // by this invocation, every replica: less those of resumed samples
-  for (int64_t i = 0; i < n; ++i)
-    if (journal.resumed_anywhere(i)) fed_tokens -= plan[static_cast<size_t>(i)].length;
-  summary["prompt_tokens_per_s"] = elapsed > 0 ? static_cast<double>(fed_tokens) / elapsed : 0.0;
-  summary["resumed_samples"] = journal.resumed_everywhere();
-
+// The grid: niah.csv and, with gnuplot, the heat map; the figures drawn (into summary["plots_skipped"]
+// why there are none).
+nlohmann::json write_grid(const RunContext& ctx, const PasskeySpec& spec, nlohmann::json& summary, int64_t n) {
   nlohmann::json plots = nlohmann::json::array();
-  if (spec_.grid) {
-    CsvTable t({"length_index", "depth_index", "length", "depth", "samples", "correct", "accuracy"});
-    const std::vector<double> axis = passkey_depth_axis(spec_);
-    const size_t nl = spec_.lengths.size();
-    for (size_t k = 0; k < summary["cells"].size(); ++k) {
-      const auto& c = summary["cells"][k];
-      const int64_t samples = c["samples"].get<int64_t>(), correct = c["correct"].get<int64_t>();
-      t.add({csv_cell(static_cast<int64_t>(k % nl)), csv_cell(static_cast<int64_t>(k / nl)),
-             csv_cell(c["length"].get<int64_t>()), csv_cell(c["depth"].get<double>()), csv_cell(samples),
-             csv_cell(correct), csv_cell(ratio(correct, samples))});
-    }
-    write_file_atomic(ctx.out_dir / "niah.csv", t.text());
-    const std::string gp = find_gnuplot();
-    if (gp.empty()) {
-      summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); niah.csv was written";
-      log_warn("passkey: gnuplot not found on PATH; wrote niah.csv, skipped the heat map");
-    } else {
-      NiahHeatmap h;
-      h.csv = "niah.csv";
-      for (int64_t L : spec_.lengths) h.x_labels.push_back(std::to_string(L));
-      for (size_t d = 0; d < axis.size(); ++d) h.y_labels.push_back(depth_label(spec_, static_cast<int64_t>(d)));
-      char title[160];
-      std::snprintf(title, sizeof title, "Passkey retrieval: %s (%s), accuracy %.3f over %lld samples",
-                    es.name.c_str(), ctx.attention.name().c_str(), summary["accuracy"].get<double>(),
-                    static_cast<long long>(n));
-      h.title = title;
-      try {  // the samples are worth more than the figure: a gnuplot failure only skips it
-        for (const auto& f : plot_niah_heatmap(gp, ctx.out_dir, h, "niah_heatmap")) plots.push_back(f);
-      } catch (const Error& e) {
-        summary["plots_skipped"] = e.what();
-        log_warn("passkey: the heat map was not drawn: ", e.what());
-      }
-    }
+  CsvTable t({"length_index", "depth_index", "length", "depth", "samples", "correct", "accuracy"});
+  const std::vector<double> axis = passkey_depth_axis(spec);
+  const size_t nl = spec.lengths.size();
+  for (size_t k = 0; k < summary["cells"].size(); ++k) {
+    const auto& c = summary["cells"][k];
+    const int64_t samples = c["samples"].get<int64_t>(), correct = c["correct"].get<int64_t>();
+    t.add({csv_cell(static_cast<int64_t>(k % nl)), csv_cell(static_cast<int64_t>(k / nl)),
+           csv_cell(c["length"].get<int64_t>()), csv_cell(c["depth"].get<double>()), csv_cell(samples),
+           csv_cell(correct), csv_cell(ratio(correct, samples))});
   }
-  summary["plots"] = plots;
-  write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
-  journal.finish();
+  write_file_atomic(ctx.out_dir / "niah.csv", t.text());
+  const std::string gp = find_gnuplot();
+  if (gp.empty()) {
+    summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); niah.csv was written";
+    log_warn("passkey: gnuplot not found on PATH; wrote niah.csv, skipped the heat map");
+    return plots;
+  }
+  NiahHeatmap h;
+  h.csv = "niah.csv";
+  for (int64_t L : spec.lengths) h.x_labels.push_back(std::to_string(L));
+  for (size_t d = 0; d < axis.size(); ++d) h.y_labels.push_back(depth_label(spec, static_cast<int64_t>(d)));
+  char title[160];
+  std::snprintf(title, sizeof title, "Passkey retrieval: %s (%s), accuracy %.3f over %lld samples",
+                ctx.spec.name.c_str(), ctx.attention.name().c_str(), summary["accuracy"].get<double>(),
+                static_cast<long long>(n));
+  h.title = title;
+  try {  // the samples are worth more than the figure: a gnuplot failure only skips it
+    for (const auto& f : plot_niah_heatmap(gp, ctx.out_dir, h, "niah_heatmap")) plots.push_back(f);
+  } catch (const Error& e) {
+    summary["plots_skipped"] = e.what();
+    log_warn("passkey: the heat map was not drawn: ", e.what());
+  }
+  return plots;
+}
 
+void print_accuracy_table(const nlohmann::json& summary, int64_t n) {
   std::printf("%-10s %8s %8s %9s\n", "length", "samples", "correct", "accuracy");
   for (const auto& e : summary["by_length"])
     std::printf("%-10lld %8lld %8lld %9.3f\n", static_cast<long long>(e["length"].get<int64_t>()),
@@ -388,6 +323,67 @@ void PasskeyTask::run(RunContext& ctx) {
   std::printf("%-10s %8lld %8lld %9.3f\n", "all", static_cast<long long>(n),
               static_cast<long long>(summary["correct"].get<int64_t>()), summary["accuracy"].get<double>());
   std::fflush(stdout);
+}
+
+}  // namespace
+
+void PasskeyTask::run(RunContext& ctx) {
+  const ExperimentSpec& es = ctx.spec;
+  auto tok = load_tokenizer(tokenizer_source(spec_, es));
+  PasskeyPromptBuilder builder(*tok, {spec_.task_line, spec_.filler, spec_.needle, spec_.question}, spec_.bos);
+  const std::vector<PasskeySample> plan = plan_passkey_samples(spec_, es.seed);
+  const int64_t n = static_cast<int64_t>(plan.size());
+  DataParallelShare share(ctx, n);
+  int64_t total_tokens = 0;
+  for (const auto& s : plan) total_tokens += s.length;
+  const int64_t longest = *std::max_element(spec_.lengths.begin(), spec_.lengths.end());
+  log_info("passkey: ", n, " samples (", spec_.lengths.size(), " lengths x ",
+           spec_.depths.empty() ? std::string("random depths") : std::to_string(spec_.depths.size()) + " depths",
+           "), ", total_tokens, " prompt tokens, variant ", ctx.attention.name(), ", tokenizer ", tok->description(),
+           share.log_suffix());
+  if (longest > ctx.model_config.max_position_embeddings)
+    log_info("passkey: prompts up to ", longest, " tokens, the model was trained on ",
+             ctx.model_config.max_position_embeddings);
+
+  GenerateOptions go;
+  go.max_new_tokens = spec_.max_new_tokens;
+  if (tok->eos_id() >= 0) go.stop_tokens = {tok->eos_id()};
+  // Each completed sample's generated ids go to the journal; a resumed run takes them from there.
+  RecordLoop loop(ctx, share, resolved(), {"samples", spec_.flush_every, "passkey", "samples"});
+  std::vector<std::vector<int64_t>> generated;
+  for (int64_t i : loop.items()) {
+    if (const nlohmann::json* done = loop.journalled(i)) {
+      generated.push_back(done->at("generated_ids").get<std::vector<int64_t>>());
+      continue;
+    }
+    const PasskeySample& s = plan[static_cast<size_t>(i)];
+    generated.push_back(generate(ctx.model, ctx.attention, builder.build(s.length, s.depth, s.key).ids, go));
+    loop.record({{"index", i}, {"generated_ids", generated.back()}});
+  }
+  loop.end();
+
+  // Merge once: every replica's generated ids, gathered in rank order.
+  const int64_t n_dp = share.replicas();
+  at::Tensor part = pack_generated(generated, n, n_dp, spec_.max_new_tokens);
+  const auto all = unpack_generated(n_dp > 1 ? share.comm().all_gather(part, 0) : part, n, n_dp);
+  if (!ctx.writer) return loop.finish();
+
+  nlohmann::json summary =
+      summarize_passkey(spec_, write_samples(ctx.out_dir / "samples.jsonl", spec_, plan, builder, *tok, all));
+  summary["task"] = "passkey";
+  summary["lengths"] = spec_.lengths;
+  summary["depths"] = passkey_depth_axis(spec_);
+  summary["random_depths"] = spec_.depths.empty();
+  summary["tokenizer"] = tok->description();
+  int64_t fed_tokens = total_tokens;  // by this invocation, every replica: less those of resumed samples
+  for (int64_t i = 0; i < n; ++i)
+    if (loop.journal().resumed_anywhere(i)) fed_tokens -= plan[static_cast<size_t>(i)].length;
+  const double elapsed = loop.elapsed_s();
+  summary["prompt_tokens_per_s"] = elapsed > 0 ? static_cast<double>(fed_tokens) / elapsed : 0.0;
+  nlohmann::json plots = spec_.grid ? write_grid(ctx, spec_, summary, n) : nlohmann::json::array();
+  summary["plots"] = plots;
+  loop.finish(ctx, summary);
+  print_accuracy_table(summary, n);
   log_info("passkey: accuracy ", summary["accuracy"].get<double>(), " over ", n, " samples in ", elapsed,
            " s; wrote ", (ctx.out_dir / "results.json").string());
 }

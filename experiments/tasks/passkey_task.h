@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "experiments/tasks/passkey_prompt.h"
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct PasskeySpec {
-  std::string type = "passkey";
+  static constexpr const char* kType = "passkey";  // task.type
   std::vector<int64_t> lengths;
   std::vector<double> depths;
   int64_t samples = 10;
@@ -38,7 +38,6 @@ struct PasskeySpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("lengths", lengths, "prompt lengths in the model's tokens (BOS included when task.bos), e.g. [6144, 8192]",
       Required{}, Min{1});
     v("depths", depths,
@@ -58,10 +57,10 @@ struct PasskeySpec {
     v("filler", filler, "the distractor sentence(s) repeated to fill the haystack");
     v("needle", needle, "the needle; {key} is replaced by the pass key");
     v("question", question, "the text that ends the prompt; the answer is generated after it");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal samples.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("samples"), Min{1});
   }
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // One sample of the run, in file order: lengths outermost, then depths, then samples.
@@ -97,20 +96,12 @@ std::vector<int64_t> passkey_share(int64_t total, int64_t n, int64_t rank);
 at::Tensor pack_generated(const std::vector<std::vector<int64_t>>& mine, int64_t total, int64_t n, int64_t max_new);
 std::vector<std::vector<int64_t>> unpack_generated(const at::Tensor& all, int64_t total, int64_t n);
 
-class PasskeyTask final : public Task {
+class PasskeyTask final : public SpecTask<PasskeySpec> {
  public:
-  std::string name() const override { return "passkey"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override;
   bool reads_data() const override { return false; }
   void run(RunContext& ctx) override;
-  const PasskeySpec& spec() const { return spec_; }
-
- private:
-  PasskeySpec spec_;
-  std::string where_;  // the spec file, for messages
 };
 
 }  // namespace lminf

@@ -6,42 +6,34 @@
 // writes the same files as a one-rank run.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct PerplexitySpec {
-  std::string type = "perplexity";
+  static constexpr const char* kType = "perplexity";  // task.type
   int64_t max_length = 4096;
   int64_t bucket = 512;
   int64_t batch_size = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("max_length", max_length, "tokens per sequence (BOS included); longer sequences are cut as data.truncation says", Min{2});
     v("bucket", bucket, "width, in positions, of the NLL-by-position buckets", Min{1});
     v("batch_size", batch_size, "sequences per forward call (shorter ones are right-padded)", Min{1});
   }
 };
 
-class PerplexityTask final : public Task {
- public:
-  std::string name() const override { return "perplexity"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
-  std::vector<std::string> outputs() const override { return {"results.json", "token_nll.h5"}; }
-  void run(RunContext& ctx) override;
-  const PerplexitySpec& spec() const { return spec_; }
-
- private:
-  PerplexitySpec spec_;
-};
-
 // Summary of NLL rows: token-weighted mean, mean of per-sequence means, and per-bucket means.
 // nll: [n, longest] float32 with NaN padding; lengths: entries per row.
+nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket);
+
 // Prints the bucket table of a summary to stdout.
 void print_summary_table(const nlohmann::json& summary);
 
-nlohmann::json summarize_nll(const at::Tensor& nll, const std::vector<int64_t>& lengths, int64_t bucket);
+class PerplexityTask final : public SpecTask<PerplexitySpec> {
+ public:
+  std::vector<std::string> outputs() const override { return {"results.json", "token_nll.h5"}; }
+  void run(RunContext& ctx) override;
+};
 
 }  // namespace lminf

@@ -8,8 +8,10 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <random>
 
 #include <unistd.h>
@@ -166,8 +168,6 @@ double pretrain_lr(const PretrainSpec& s, int64_t step) {
   return s.min_lr + 0.5 * (s.lr - s.min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-void PretrainTask::configure(const YAML::Node& section, const SpecSource& src) { read_spec(section, spec_, src, "task"); }
-
 std::vector<std::string> PretrainTask::problems(const ExperimentSpec& spec, const ModelConfig&) const {
   std::vector<std::string> p;
   const auto& m = spec_.model;
@@ -191,169 +191,234 @@ std::vector<std::string> PretrainTask::problems(const ExperimentSpec& spec, cons
 
 void PretrainTask::run(RunContext&) { fail("task pretrain trains its own model (internal error: run() called)"); }
 
-void PretrainTask::run_producer(ProducerContext& ctx) {
-  const ExperimentSpec& es = ctx.spec;
-  const PretrainSpec& s = spec_;
-  const ModelConfig cfg = model_config_of(s);
-  validate_model_config(cfg, "task.model");
-  const int rank = ctx.world.rank(), world = ctx.world.size();
-  const int64_t local_batch = s.batch_size / world;
+namespace {
 
+// One training run: the data, the model (fresh weights or the newest checkpoint), the optimizer, and
+// the step loop with its logs, held-out evaluations and checkpoints; rank 0 writes.
+class Trainer {
+ public:
+  Trainer(ProducerContext& ctx, const PretrainSpec& s);
+  void train();   // steps start_step_ .. s.steps
+  void finish();  // rank 0: final evaluation, output.dir/model and results.json
+
+ private:
+  void load_model();
+  void make_optimizer();
+  double step(int64_t step, double lr, double& grad_norm);  // the global batch's mean loss
+  double evaluate();  // mean held-out NLL (NaN without task.eval_path)
+  void save_checkpoint(int64_t done, double loss);
+  void log_step(int64_t done, double lr, double grad_norm);
+
+  ProducerContext& ctx_;
+  const PretrainSpec& s_;
+  const ModelConfig cfg_;
+  const int rank_, world_;
+  const int64_t local_batch_, tokens_per_step_;
+  const fs::path ckpt_root_;
+  std::unique_ptr<WindowSampler> sampler_;
+  std::vector<std::vector<int64_t>> eval_docs_;
+  fs::path resume_from_;
+  int64_t start_step_ = 0;
+  std::unique_ptr<CausalLM> model_;
+  std::vector<torch::Tensor> decay_, no_decay_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<AttentionVariant> attention_;
+  std::chrono::steady_clock::time_point t0_;
+  double window_loss_ = 0, last_loss_ = std::nan(""), elapsed_ = 0;
+  int64_t window_steps_ = 0;
+};
+
+Trainer::Trainer(ProducerContext& ctx, const PretrainSpec& s)
+    : ctx_(ctx),
+      s_(s),
+      cfg_(model_config_of(s)),
+      rank_(ctx.world.rank()),
+      world_(ctx.world.size()),
+      local_batch_(s.batch_size / world_),
+      tokens_per_step_(s.batch_size * (s.context - 1)),
+      ckpt_root_(ctx.out_dir / "checkpoints") {
+  validate_model_config(cfg_, "task.model");
+  const ExperimentSpec& es = ctx.spec;
   IdFileOptions io;
-  io.vocab_size = cfg.vocab_size;
+  io.vocab_size = cfg_.vocab_size;
   io.max_sequences = es.data.max_sequences;
-  WindowSampler sampler(read_id_file(es.data.path, io), s.context, cfg.bos_token_id);
-  if (sampler.documents() == 0)
+  sampler_ = std::make_unique<WindowSampler>(read_id_file(es.data.path, io), s.context, cfg_.bos_token_id);
+  if (sampler_->documents() == 0)
     fail(es.data.path, ": no document has the ", s.context - 1, " tokens one training window needs (lower task.context)");
-  if (sampler.skipped() > 0)
-    log_warn("pretrain: ", sampler.skipped(), " documents shorter than task.context - 1 tokens are not used");
-  std::vector<std::vector<int64_t>> eval_docs;
+  if (sampler_->skipped() > 0)
+    log_warn("pretrain: ", sampler_->skipped(), " documents shorter than task.context - 1 tokens are not used");
   if (!s.eval_path.empty()) {
     IdFileOptions eo = io;
     eo.max_sequences = s.eval_sequences;
-    eval_docs = read_id_file(s.eval_path, eo);
+    eval_docs_ = read_id_file(s.eval_path, eo);
   }
-
-  // Initial weights (or the newest checkpoint), loaded through the same path as inference.
-  const fs::path ckpt_root = ctx.out_dir / "checkpoints";
-  fs::path resume_from = s.resume ? newest_checkpoint(ckpt_root) : fs::path();
-  int64_t start_step = 0;
-  fs::path init_dir = resume_from;
-  const fs::path scratch = ctx.out_dir / (".init-" + std::to_string(::getpid()) + "-" + std::to_string(rank));
-  if (resume_from.empty()) {
-    fs::create_directories(scratch);
-    write_checkpoint(scratch, init_weights(cfg, static_cast<uint64_t>(es.seed)), 1);
-    init_dir = scratch;
-  } else {
-    auto state = nlohmann::json::parse(std::ifstream(resume_from / "state.json"));
-    start_step = state["step"].get<int64_t>();
-    log_info("pretrain: resuming from ", resume_from.string(), " at step ", start_step);
-  }
-  Checkpoint ckpt = Checkpoint::open(init_dir);
-  std::unique_ptr<CausalLM> loaded = load_model(ckpt, cfg, LoadOptions{});
-  CausalLM& model = *loaded;
-  fs::remove_all(scratch);
-
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& [name, t] : model.named_parameters()) {
-    t.set_requires_grad(true);
-    (t.dim() >= 2 ? decay : no_decay).push_back(t);
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(s.lr).betas({s.beta1, s.beta2}).weight_decay(s.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(s.lr).betas({s.beta1, s.beta2}).weight_decay(0.0)));
-  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(s.lr));
-  if (!resume_from.empty()) torch::load(opt, (resume_from / "optimizer.pt").string());
-
+  load_model();
+  make_optimizer();
   AttentionSpec aspec;
   aspec.block_size = std::max<int64_t>(s.context, 1);
   aspec.key_block_size = std::max<int64_t>(s.context, 1);
-  auto attention = make_attention(aspec);
-  ForwardContext fctx{attention.get(), nullptr};
-  const bool autocast = s.precision == "bfloat16_autocast";
+  attention_ = make_attention(aspec);
+}
 
-  auto evaluate = [&]() -> double {
-    if (eval_docs.empty()) return std::nan("");
-    at::NoGradGuard ng;
-    double sum = 0;
-    int64_t n = 0;
-    for (const auto& d : eval_docs) {
-      std::vector<int64_t> w = {cfg.bos_token_id};
-      w.insert(w.end(), d.begin(), d.begin() + std::min<int64_t>(static_cast<int64_t>(d.size()), s.context - 1));
-      if (w.size() < 2) continue;
-      at::Tensor x = at::tensor(w, at::kLong).unsqueeze(0);
-      const int64_t T = x.size(1);
-      at::Tensor nll = model.token_nll(model.forward(x.narrow(1, 0, T - 1), nullptr, fctx), x.narrow(1, 1, T - 1));
-      sum += nll.sum().item<double>();
-      n += T - 1;
-    }
-    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
-  };
-
-  const int64_t tokens_per_step = s.batch_size * (s.context - 1);
-  log_info("pretrain: ", parameter_count(cfg), " parameters, ", sampler.documents(), " documents, context ", s.context,
-           ", global batch ", s.batch_size, " (", local_batch, " per rank x ", world, "), steps ", start_step, "..", s.steps,
-           ", precision ", s.precision);
-  const auto t0 = std::chrono::steady_clock::now();
-  double window_loss = 0, last_loss = std::nan(""), last_eval = std::nan("");
-  int64_t window_steps = 0;
-  for (int64_t step = start_step; step < s.steps; ++step) {
-    const double lr = pretrain_lr(s, step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    at::Tensor ids = at::empty({local_batch, s.context}, at::kLong);
-    for (int64_t r = 0; r < local_batch; ++r)
-      ids[r].copy_(at::tensor(sampler.window(static_cast<uint64_t>(es.seed), step, rank * local_batch + r), at::kLong));
-    opt.zero_grad();
-    if (autocast) set_cpu_autocast(true);
-    at::Tensor hidden = model.forward(ids.narrow(1, 0, s.context - 1), nullptr, fctx);
-    at::Tensor nll = model.token_nll(hidden, ids.narrow(1, 1, s.context - 1));
-    if (autocast) set_cpu_autocast(false);
-    // Mean over the GLOBAL batch: each rank divides its sum by the global token count, gradients summed.
-    at::Tensor loss = nll.sum() / static_cast<double>(tokens_per_step);
-    loss.backward();
-    at::Tensor loss_sum = loss.detach().clone();
-    if (world > 1) {
-      for (auto& t : decay) ctx.world.all_reduce(t.mutable_grad(), ReduceOp::kSum);
-      for (auto& t : no_decay) ctx.world.all_reduce(t.mutable_grad(), ReduceOp::kSum);
-      ctx.world.all_reduce(loss_sum, ReduceOp::kSum);
-    }
-    double grad_norm = 0;
-    if (s.grad_clip > 0) {
-      std::vector<torch::Tensor> all = decay;
-      all.insert(all.end(), no_decay.begin(), no_decay.end());
-      grad_norm = torch::nn::utils::clip_grad_norm_(all, s.grad_clip);
-    }
-    opt.step();
-    const double l = loss_sum.item<double>();
-    if (!std::isfinite(l)) fail("pretrain: the loss became ", l, " at step ", step, " (lower task.lr or raise task.warmup)");
-    window_loss += l;
-    ++window_steps;
-    const int64_t done = step + 1;
-    if (done % s.log_every == 0 || done == s.steps) {
-      last_loss = window_loss / static_cast<double>(window_steps);
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double tok_s = static_cast<double>((done - start_step) * tokens_per_step) / el;
-      const double eta = static_cast<double>(s.steps - done) * tokens_per_step / std::max(1.0, tok_s);
-      log_info("step ", done, "/", s.steps, " loss ", last_loss, " lr ", lr, " grad_norm ", grad_norm, " ",
-               static_cast<int64_t>(tok_s), " tok/s elapsed ", Progress::format_duration(el), " eta ",
-               Progress::format_duration(eta));
-      window_loss = 0;
-      window_steps = 0;
-    }
-    if (s.eval_every > 0 && done % s.eval_every == 0 && done != s.steps && ctx.writer) {
-      last_eval = evaluate();
-      log_info("step ", done, " held-out NLL ", last_eval, " (ppl ", std::exp(last_eval), ")");
-    }
-    if (s.checkpoint_every > 0 && done % s.checkpoint_every == 0 && done != s.steps && ctx.writer) {
-      char name[32];
-      std::snprintf(name, sizeof name, "step_%07lld", static_cast<long long>(done));
-      fs::create_directories(ckpt_root);
-      save_model_dir(ckpt_root / name, cfg, model, [&](const fs::path& d) {
-        torch::save(opt, (d / "optimizer.pt").string());
-        write_file_atomic(d / "state.json", nlohmann::json{{"step", done}, {"loss", l}}.dump() + "\n");
-      });
-      log_info("checkpoint ", (ckpt_root / name).string());
-    }
+// Initial weights (or the newest checkpoint), loaded through the same path as inference.
+void Trainer::load_model() {
+  resume_from_ = s_.resume ? newest_checkpoint(ckpt_root_) : fs::path();
+  fs::path init_dir = resume_from_;
+  const fs::path scratch = ctx_.out_dir / (".init-" + std::to_string(::getpid()) + "-" + std::to_string(rank_));
+  if (resume_from_.empty()) {
+    fs::create_directories(scratch);
+    write_checkpoint(scratch, init_weights(cfg_, static_cast<uint64_t>(ctx_.spec.seed)), 1);
+    init_dir = scratch;
+  } else {
+    auto state = nlohmann::json::parse(std::ifstream(resume_from_ / "state.json"));
+    start_step_ = state["step"].get<int64_t>();
+    log_info("pretrain: resuming from ", resume_from_.string(), " at step ", start_step_);
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!ctx.writer) return;
-  last_eval = evaluate();
-  save_model_dir(ctx.out_dir / "model", cfg, model);
+  Checkpoint ckpt = Checkpoint::open(init_dir);
+  model_ = load_model(ckpt, cfg_, LoadOptions{});
+  fs::remove_all(scratch);
+}
+
+void Trainer::make_optimizer() {
+  for (auto& [name, t] : model_->named_parameters()) {
+    t.set_requires_grad(true);
+    (t.dim() >= 2 ? decay_ : no_decay_).push_back(t);
+  }
+  auto options = [&](double weight_decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(s_.lr).betas({s_.beta1, s_.beta2}).weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay_, options(s_.weight_decay));
+  groups.emplace_back(no_decay_, options(0.0));
+  opt_ = std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(s_.lr));
+  if (!resume_from_.empty()) torch::load(*opt_, (resume_from_ / "optimizer.pt").string());
+}
+
+double Trainer::evaluate() {
+  if (eval_docs_.empty()) return std::nan("");
+  at::NoGradGuard ng;
+  ForwardContext fctx{attention_.get(), nullptr};
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& d : eval_docs_) {
+    std::vector<int64_t> w = {cfg_.bos_token_id};
+    w.insert(w.end(), d.begin(), d.begin() + std::min<int64_t>(static_cast<int64_t>(d.size()), s_.context - 1));
+    if (w.size() < 2) continue;
+    at::Tensor x = at::tensor(w, at::kLong).unsqueeze(0);
+    const int64_t T = x.size(1);
+    at::Tensor nll = model_->token_nll(model_->forward(x.narrow(1, 0, T - 1), nullptr, fctx), x.narrow(1, 1, T - 1));
+    sum += nll.sum().item<double>();
+    n += T - 1;
+  }
+  return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+}
+
+double Trainer::step(int64_t step, double lr, double& grad_norm) {
+  for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  at::Tensor ids = at::empty({local_batch_, s_.context}, at::kLong);
+  for (int64_t r = 0; r < local_batch_; ++r)
+    ids[r].copy_(at::tensor(sampler_->window(static_cast<uint64_t>(ctx_.spec.seed), step, rank_ * local_batch_ + r), at::kLong));
+  opt_->zero_grad();
+  const bool autocast = s_.precision == "bfloat16_autocast";
+  ForwardContext fctx{attention_.get(), nullptr};
+  if (autocast) set_cpu_autocast(true);
+  at::Tensor hidden = model_->forward(ids.narrow(1, 0, s_.context - 1), nullptr, fctx);
+  at::Tensor nll = model_->token_nll(hidden, ids.narrow(1, 1, s_.context - 1));
+  if (autocast) set_cpu_autocast(false);
+  // Mean over the GLOBAL batch: each rank divides its sum by the global token count, gradients summed.
+  at::Tensor loss = nll.sum() / static_cast<double>(tokens_per_step_);
+  loss.backward();
+  at::Tensor loss_sum = loss.detach().clone();
+  if (world_ > 1) {
+    for (auto& t : decay_) ctx_.world.all_reduce(t.mutable_grad(), ReduceOp::kSum);
+    for (auto& t : no_decay_) ctx_.world.all_reduce(t.mutable_grad(), ReduceOp::kSum);
+    ctx_.world.all_reduce(loss_sum, ReduceOp::kSum);
+  }
+  grad_norm = 0;
+  if (s_.grad_clip > 0) {
+    std::vector<torch::Tensor> all = decay_;
+    all.insert(all.end(), no_decay_.begin(), no_decay_.end());
+    grad_norm = torch::nn::utils::clip_grad_norm_(all, s_.grad_clip);
+  }
+  opt_->step();
+  const double l = loss_sum.item<double>();
+  if (!std::isfinite(l)) fail("pretrain: the loss became ", l, " at step ", step, " (lower task.lr or raise task.warmup)");
+  return l;
+}
+
+void Trainer::log_step(int64_t done, double lr, double grad_norm) {
+  last_loss_ = window_loss_ / static_cast<double>(window_steps_);
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  const double tok_s = static_cast<double>((done - start_step_) * tokens_per_step_) / el;
+  const double eta = static_cast<double>(s_.steps - done) * tokens_per_step_ / std::max(1.0, tok_s);
+  log_info("step ", done, "/", s_.steps, " loss ", last_loss_, " lr ", lr, " grad_norm ", grad_norm, " ",
+           static_cast<int64_t>(tok_s), " tok/s elapsed ", Progress::format_duration(el), " eta ",
+           Progress::format_duration(eta));
+  window_loss_ = 0;
+  window_steps_ = 0;
+}
+
+void Trainer::save_checkpoint(int64_t done, double loss) {
+  char name[32];
+  std::snprintf(name, sizeof name, "step_%07lld", static_cast<long long>(done));
+  fs::create_directories(ckpt_root_);
+  save_model_dir(ckpt_root_ / name, cfg_, *model_, [&](const fs::path& d) {
+    torch::save(*opt_, (d / "optimizer.pt").string());
+    write_file_atomic(d / "state.json", nlohmann::json{{"step", done}, {"loss", loss}}.dump() + "\n");
+  });
+  log_info("checkpoint ", (ckpt_root_ / name).string());
+}
+
+void Trainer::train() {
+  log_info("pretrain: ", parameter_count(cfg_), " parameters, ", sampler_->documents(), " documents, context ", s_.context,
+           ", global batch ", s_.batch_size, " (", local_batch_, " per rank x ", world_, "), steps ", start_step_, "..",
+           s_.steps, ", precision ", s_.precision);
+  t0_ = std::chrono::steady_clock::now();
+  for (int64_t st = start_step_; st < s_.steps; ++st) {
+    const double lr = pretrain_lr(s_, st);
+    double grad_norm = 0;
+    const double l = step(st, lr, grad_norm);
+    window_loss_ += l;
+    ++window_steps_;
+    const int64_t done = st + 1;
+    if (done % s_.log_every == 0 || done == s_.steps) log_step(done, lr, grad_norm);
+    if (s_.eval_every > 0 && done % s_.eval_every == 0 && done != s_.steps && ctx_.writer) {
+      const double e = evaluate();
+      log_info("step ", done, " held-out NLL ", e, " (ppl ", std::exp(e), ")");
+    }
+    if (s_.checkpoint_every > 0 && done % s_.checkpoint_every == 0 && done != s_.steps && ctx_.writer)
+      save_checkpoint(done, l);
+  }
+  elapsed_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+}
+
+void Trainer::finish() {
+  if (!ctx_.writer) return;
+  const double eval = evaluate();
+  save_model_dir(ctx_.out_dir / "model", cfg_, *model_);
+  const int64_t tokens = (s_.steps - start_step_) * tokens_per_step_;
   nlohmann::json res;
   res["task"] = "pretrain";
-  res["parameters"] = parameter_count(cfg);
-  res["steps"] = s.steps;
-  res["resumed_from_step"] = start_step;
-  res["tokens"] = (s.steps - start_step) * tokens_per_step;
-  res["final_train_loss"] = last_loss;
-  res["eval_nll"] = std::isfinite(last_eval) ? nlohmann::json(last_eval) : nlohmann::json(nullptr);
-  res["eval_ppl"] = std::isfinite(last_eval) ? nlohmann::json(std::exp(last_eval)) : nlohmann::json(nullptr);
-  res["elapsed_s"] = elapsed;
-  res["tokens_per_s"] = elapsed > 0 ? static_cast<double>((s.steps - start_step) * tokens_per_step) / elapsed : 0.0;
-  write_results_json(ctx.out_dir / "results.json", res, ctx.provenance);
-  log_info("pretrain: model written to ", (ctx.out_dir / "model").string(), "; held-out NLL ", last_eval);
+  res["parameters"] = parameter_count(cfg_);
+  res["steps"] = s_.steps;
+  res["resumed_from_step"] = start_step_;
+  res["tokens"] = tokens;
+  res["final_train_loss"] = last_loss_;
+  res["eval_nll"] = std::isfinite(eval) ? nlohmann::json(eval) : nlohmann::json(nullptr);
+  res["eval_ppl"] = std::isfinite(eval) ? nlohmann::json(std::exp(eval)) : nlohmann::json(nullptr);
+  res["elapsed_s"] = elapsed_;
+  res["tokens_per_s"] = elapsed_ > 0 ? static_cast<double>(tokens) / elapsed_ : 0.0;
+  write_results_json(ctx_.out_dir / "results.json", res, ctx_.provenance);
+  log_info("pretrain: model written to ", (ctx_.out_dir / "model").string(), "; held-out NLL ", eval);
+}
+
+}  // namespace
+
+void PretrainTask::run_producer(ProducerContext& ctx) {
+  Trainer trainer(ctx, spec_);
+  trainer.train();
+  trainer.finish();
 }
 
 }  // namespace lminf

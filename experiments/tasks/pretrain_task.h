@@ -8,7 +8,7 @@
 // resumed run sees exactly the batches an uninterrupted one would.
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
@@ -39,7 +39,7 @@ struct TrainModelShape {
 };
 
 struct PretrainSpec {
-  std::string type = "pretrain";
+  static constexpr const char* kType = "pretrain";  // task.type
   TrainModelShape model;
   int64_t context = 128;
   int64_t batch_size = 32;
@@ -60,7 +60,6 @@ struct PretrainSpec {
   bool resume = true;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("model", model, "shape of the model to train (written to config.json)");
     v("context", context, "training sequence length in tokens, BOS included", Min{2});
     v("batch_size", batch_size, "sequences per optimizer step, summed over data-parallel ranks", Min{1});
@@ -83,22 +82,16 @@ struct PretrainSpec {
   }
 };
 
-class PretrainTask final : public Task {
+// The learning rate at `step` (0-based): linear warmup to lr, then cosine decay to min_lr at `steps`.
+double pretrain_lr(const PretrainSpec& s, int64_t step);
+
+class PretrainTask final : public SpecTask<PretrainSpec> {
  public:
-  std::string name() const override { return "pretrain"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   std::vector<std::string> outputs() const override { return {"results.json", "model"}; }
   bool needs_model() const override { return false; }
   void run(RunContext& ctx) override;
   void run_producer(ProducerContext& ctx) override;
-
- private:
-  PretrainSpec spec_;
 };
-
-// The learning rate at `step` (0-based): linear warmup to lr, then cosine decay to min_lr at `steps`.
-double pretrain_lr(const PretrainSpec& s, int64_t step);
 
 }  // namespace lminf

@@ -5,12 +5,11 @@
 #include <fstream>
 
 #include "experiments/tasks/generation_common.h"
-#include "experiments/outputs/outputs.h"
-#include "experiments/outputs/record_journal.h"
+#include "experiments/tasks/task_base.h"
+#include "experiments/outputs/json_records.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
-#include "framework/core/progress.h"
 #include "experiments/data/text_data.h"
 #include "experiments/data/token_data.h"
 #include "metrics/squad.h"
@@ -197,132 +196,90 @@ std::vector<std::string> qa_answers(const json& value, const std::string& where)
   fail(where, ": task.answers_field: gold answers must be a string or a list of strings (found a JSON ", value.type_name(), ")");
 }
 
-void QaTask::configure(const YAML::Node& section, const SpecSource& src) {
-  read_spec(section, spec_, src, "task");
-  template_fields(spec_.templ, src.file + ": task.template");  // throws on unbalanced braces
-  for (const auto& s : spec_.stop)
+void QaSpec::check(const SpecSource& src) const {
+  template_fields(templ, src.file + ": task.template");  // throws on unbalanced braces
+  for (const auto& s : stop)
     if (s.empty()) fail(src.file, ": task.stop: an empty stop string would end every generation at once");
 }
 
 std::vector<std::string> QaTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p;
-  const std::string t = run_tokenizer_problem(spec, model);
-  if (!t.empty()) p.push_back(t);
-  const std::string journal = record_journal_problem(spec, resolved(), {"flush_every"}, "predictions");
-  if (!journal.empty()) p.push_back(journal);
+  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "predictions");
   if (spec.data.format != "jsonl" && spec.data.format != "jsonl.zst")
     p.push_back("data.format: task qa reads JSON records (set data.format: jsonl or jsonl.zst)");
   if (spec_.max_length > 0 && spec_.max_length < 2) p.push_back("task.max_length must be 0 (no limit) or >= 2");
   return p;
 }
 
-void QaTask::run(RunContext& ctx) {
-  const ExperimentSpec& es = ctx.spec;
-  auto tokenizer = run_tokenizer(es, ctx.model_config);
-  const std::vector<QaRecord> records = read_records(es.data, spec_.records);
-  const std::vector<std::string> fields = template_fields(spec_.templ, "task.template");
-  const int64_t bos = ctx.model_config.bos_token_id;
-  if (es.data.prepend_bos && bos < 0)
-    fail("data.prepend_bos is true but the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+namespace {
 
-  LocalCommunicator single;
-  Communicator& dp = ctx.data_parallel ? *ctx.data_parallel : single;
-  const int64_t n_dp = dp.size(), my_dp = dp.rank();
-  const int64_t n = static_cast<int64_t>(records.size());
-  int64_t my_n = 0;
-  for (int64_t i = my_dp; i < n; i += n_dp) ++my_n;
-  log_info("qa: ", n, " questions, max_length ", spec_.max_length, " (", spec_.truncation, " truncation), up to ",
-           spec_.max_new_tokens, " new tokens, variant ", ctx.attention.name(),
-           n_dp > 1 ? ", " + std::to_string(n_dp) + " data-parallel replicas" : std::string());
+// A record's prompt as the model sees it: tokens (cut to task.max_length as task.truncation says),
+// their count before the cut, and whether the text after the document (the question) was cut.
+struct QaPrompt {
+  std::vector<int64_t> tokens;
+  int64_t full_length = 0;
+  bool question_cut = false;
+};
 
-  TextGenerationOptions gen;
-  gen.max_new_tokens = spec_.max_new_tokens;
-  gen.stop_strings = spec_.stop;
-  gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
-  // Each answered question's generated ids go to the journal; a resumed run rebuilds its records.
-  RecordJournal journal(record_journal_options(ctx, "predictions", resolved(), {"flush_every"}, spec_.flush_every),
-                        ctx.world);
-  Progress progress("qa", my_n, "q", ctx.writer);
-  progress.add_resumed(journal.resumed());
-  json mine = json::array();
-  for (int64_t i = my_dp; i < n; i += n_dp) {
-    const QaRecord& r = records[static_cast<size_t>(i)];
-    std::map<std::string, std::string> values;
-    for (const auto& f : fields) values[f] = field_text(r.value, f, r.where);
-    const std::string prompt_text = fill_template(spec_.templ, values, r.where + ": task.template");
-    const json* gold = json_at_path(r.value, spec_.answers_field);
-    if (!gold) fail(r.where, ": the record has no field \"", spec_.answers_field, "\" (task.answers_field)");
-    const std::vector<std::string> answers = qa_answers(*gold, r.where);
-
-    std::vector<int64_t> prompt;
-    if (es.data.prepend_bos) prompt.push_back(bos);
-    const auto ids = tokenizer->encode(prompt_text, false);
-    prompt.insert(prompt.end(), ids.begin(), ids.end());
-    const int64_t full_length = static_cast<int64_t>(prompt.size());
-    bool question_cut = false;
-    if (spec_.max_length > 0 && full_length > spec_.max_length) {
-      // Where the document's tokens start and end inside the prompt: the prompt tokens shared with the
-      // tokenized template text before it, and before-and-including it (so every token kept is one of
-      // the prompt's own, and only the split points depend on tokenization at the two boundaries).
-      const int64_t n_bos = es.data.prepend_bos ? 1 : 0;
-      auto encoded_prefix = [&](bool through) {
-        std::vector<int64_t> t;
-        if (es.data.prepend_bos) t.push_back(bos);
-        const auto x = tokenizer->encode(template_prefix(spec_.templ, spec_.context_field, through, values,
-                                                         r.where + ": task.template"), false);
-        t.insert(t.end(), x.begin(), x.end());
-        return t;
-      };
-      const auto [doc_begin, doc_end] = document_span(prompt, encoded_prefix(false), encoded_prefix(true), n_bos);
-      const int64_t tail_tokens = full_length - doc_end;  // what follows the document: the question
-      if (spec_.truncation == "context") {
-        if (!truncate_span(prompt, doc_begin, doc_end, spec_.max_length)) {
-          // The text around the document alone is too long: cut the whole prompt at its center.
-          question_cut = tail_tokens > spec_.max_length - spec_.max_length / 2;
-          truncate_tokens(prompt, spec_.max_length, "center");
-        }
-      } else {
-        const int64_t kept_tail = spec_.truncation == "center" ? spec_.max_length - spec_.max_length / 2
-                                  : spec_.truncation == "left" ? spec_.max_length : 0;
-        question_cut = tail_tokens > kept_tail;
-        truncate_tokens(prompt, spec_.max_length, spec_.truncation);
-      }
+// The prompt of one record; `values`: its template fields; bos < 0: no BOS.
+QaPrompt make_prompt(const QaSpec& spec, const Tokenizer& tokenizer, const std::string& prompt_text,
+                     const std::map<std::string, std::string>& values, const std::string& where, int64_t bos) {
+  QaPrompt q;
+  if (bos >= 0) q.tokens.push_back(bos);
+  const auto ids = tokenizer.encode(prompt_text, false);
+  q.tokens.insert(q.tokens.end(), ids.begin(), ids.end());
+  q.full_length = static_cast<int64_t>(q.tokens.size());
+  if (spec.max_length == 0 || q.full_length <= spec.max_length) return q;
+  // Where the document's tokens start and end inside the prompt: the prompt tokens shared with the
+  // tokenized template text before it, and before-and-including it (so every token kept is one of
+  // the prompt's own, and only the split points depend on tokenization at the two boundaries).
+  auto encoded_prefix = [&](bool through) {
+    std::vector<int64_t> t;
+    if (bos >= 0) t.push_back(bos);
+    const auto x =
+        tokenizer.encode(template_prefix(spec.templ, spec.context_field, through, values, where + ": task.template"), false);
+    t.insert(t.end(), x.begin(), x.end());
+    return t;
+  };
+  const auto [doc_begin, doc_end] = document_span(q.tokens, encoded_prefix(false), encoded_prefix(true), bos >= 0 ? 1 : 0);
+  const int64_t tail_tokens = q.full_length - doc_end;  // what follows the document: the question
+  if (spec.truncation == "context") {
+    if (!truncate_span(q.tokens, doc_begin, doc_end, spec.max_length)) {
+      // The text around the document alone is too long: cut the whole prompt at its center.
+      q.question_cut = tail_tokens > spec.max_length - spec.max_length / 2;
+      truncate_tokens(q.tokens, spec.max_length, "center");
     }
-    const json* journalled = journal.find(i);
-    const TextGeneration g =
-        journalled ? text_generation_of(*tokenizer, journalled->at("generated_ids").get<std::vector<int64_t>>(), gen)
-                   : generate_text(ctx.model, ctx.attention, *tokenizer, prompt, gen);
-    if (!journalled) journal.append({{"index", i}, {"generated_ids", g.tokens}});
-    const std::string prediction = strip(g.text);
-    json rec = {{"index", i},
-                {"prompt_tokens", static_cast<int64_t>(prompt.size())},
-                {"prompt_tokens_before_truncation", full_length},
-                {"question_cut", question_cut},
-                {"prediction", prediction},
-                {"answers", answers},
-                {"stop", g.stop},
-                {"generated_tokens", static_cast<int64_t>(g.tokens.size())},
-                {"f1", 100.0 * squad_f1(prediction, answers)},
-                {"exact_match", 100.0 * squad_exact_match(prediction, answers)}};
-    if (!spec_.id_field.empty()) {
-      const json* id = json_at_path(r.value, spec_.id_field);
-      rec["id"] = id ? *id : json();
-    }
-    mine.push_back(std::move(rec));
-    if (!journalled) progress.add(1);
+  } else {
+    const int64_t kept_tail = spec.truncation == "center" ? spec.max_length - spec.max_length / 2
+                              : spec.truncation == "left" ? spec.max_length : 0;
+    q.question_cut = tail_tokens > kept_tail;
+    truncate_tokens(q.tokens, spec.max_length, spec.truncation);
   }
-  journal.flush();
-  progress.finish();
+  return q;
+}
 
-  // Merge once; rank 0 writes.
-  json all = gather_json_arrays(dp, mine);
-  if (!ctx.writer) {
-    journal.finish();
-    return;
+// predictions.jsonl's record of question i.
+json prediction_record(const QaSpec& spec, const QaRecord& r, int64_t i, const QaPrompt& q, const TextGeneration& g,
+                       const std::vector<std::string>& answers) {
+  const std::string prediction = strip(g.text);
+  json rec = {{"index", i},
+              {"prompt_tokens", static_cast<int64_t>(q.tokens.size())},
+              {"prompt_tokens_before_truncation", q.full_length},
+              {"question_cut", q.question_cut},
+              {"prediction", prediction},
+              {"answers", answers},
+              {"stop", g.stop},
+              {"generated_tokens", static_cast<int64_t>(g.tokens.size())},
+              {"f1", 100.0 * squad_f1(prediction, answers)},
+              {"exact_match", 100.0 * squad_exact_match(prediction, answers)}};
+  if (!spec.id_field.empty()) {
+    const json* id = json_at_path(r.value, spec.id_field);
+    rec["id"] = id ? *id : json();
   }
-  std::vector<json> sorted(all.begin(), all.end());
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const json& a, const json& b) { return a["index"].get<int64_t>() < b["index"].get<int64_t>(); });
+  return rec;
+}
+
+// results.json's scores of the sorted predictions (f1 and exact_match averaged, x 100 already).
+json qa_results(const std::vector<json>& sorted) {
   double f1 = 0, em = 0;
   int64_t truncated = 0, cut = 0, stopped = 0;
   for (const auto& r : sorted) {
@@ -341,15 +298,60 @@ void QaTask::run(RunContext& ctx) {
   results["truncated_prompts"] = truncated;
   results["question_cut"] = cut;
   results["stopped_by_stop_string"] = stopped;
-  results["resumed_samples"] = journal.resumed_everywhere();
-  results["elapsed_s"] = progress.elapsed_s();
+  return results;
+}
+
+}  // namespace
+
+void QaTask::run(RunContext& ctx) {
+  const ExperimentSpec& es = ctx.spec;
+  auto tokenizer = run_tokenizer(es, ctx.model_config);
+  const std::vector<QaRecord> records = read_records(es.data, spec_.records);
+  const std::vector<std::string> fields = template_fields(spec_.templ, "task.template");
+  const int64_t bos = ctx.model_config.bos_token_id;
+  if (es.data.prepend_bos && bos < 0)
+    fail("data.prepend_bos is true but the model's config.json has no bos_token_id (set data.prepend_bos: false)");
+  DataParallelShare share(ctx, static_cast<int64_t>(records.size()));
+  log_info("qa: ", records.size(), " questions, max_length ", spec_.max_length, " (", spec_.truncation,
+           " truncation), up to ", spec_.max_new_tokens, " new tokens, variant ", ctx.attention.name(), share.log_suffix());
+
+  TextGenerationOptions gen;
+  gen.max_new_tokens = spec_.max_new_tokens;
+  gen.stop_strings = spec_.stop;
+  gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
+  // Each answered question's generated ids go to the journal; a resumed run rebuilds its records.
+  RecordLoop loop(ctx, share, resolved(), {"predictions", spec_.flush_every, "qa", "q"});
+  json mine = json::array();
+  for (int64_t i : loop.items()) {
+    const QaRecord& r = records[static_cast<size_t>(i)];
+    std::map<std::string, std::string> values;
+    for (const auto& f : fields) values[f] = field_text(r.value, f, r.where);
+    const std::string prompt_text = fill_template(spec_.templ, values, r.where + ": task.template");
+    const json* gold = json_at_path(r.value, spec_.answers_field);
+    if (!gold) fail(r.where, ": the record has no field \"", spec_.answers_field, "\" (task.answers_field)");
+    const std::vector<std::string> answers = qa_answers(*gold, r.where);
+    const QaPrompt q = make_prompt(spec_, *tokenizer, prompt_text, values, r.where, es.data.prepend_bos ? bos : -1);
+    const json* journalled = loop.journalled(i);
+    const TextGeneration g =
+        journalled ? text_generation_of(*tokenizer, journalled->at("generated_ids").get<std::vector<int64_t>>(), gen)
+                   : generate_text(ctx.model, ctx.attention, *tokenizer, q.tokens, gen);
+    mine.push_back(prediction_record(spec_, r, i, q, g, answers));
+    if (!journalled) loop.record({{"index", i}, {"generated_ids", g.tokens}});
+  }
+
+  // Merge once; rank 0 writes.
+  const json all = loop.merge(mine);
+  if (!ctx.writer) return loop.finish();
+  const std::vector<json> sorted = sorted_by(all, "index");
+  json results = qa_results(sorted);
+  const int64_t cut = results["question_cut"].get<int64_t>();
   if (cut > 0)
     log_warn("qa: in ", cut, " of ", sorted.size(), " prompts the text after {", spec_.context_field,
              "} is longer than the tokens truncation keeps at the end: the question was cut (raise task.max_length)");
   write_jsonl_atomic(ctx.out_dir / "predictions.jsonl", json(sorted));
-  write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
-  journal.finish();
-  std::printf("qa: %lld questions  F1 %.2f  EM %.2f\n", static_cast<long long>(sorted.size()), f1 / count, em / count);
+  loop.finish(ctx, results);
+  std::printf("qa: %lld questions  F1 %.2f  EM %.2f\n", static_cast<long long>(sorted.size()),
+              results["f1"].get<double>(), results["exact_match"].get<double>());
   std::fflush(stdout);
 }
 

@@ -13,12 +13,12 @@
 
 #include <utility>
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct QaSpec {
-  std::string type = "qa";
+  static constexpr const char* kType = "qa";  // task.type
   std::string records = "jsonl";
   std::string templ = "{context}\n\nQuestion: {question}\nAnswer:";
   std::string context_field = "context";
@@ -32,7 +32,6 @@ struct QaSpec {
   int64_t flush_every = 1;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("records", records, "how data.path holds the questions: jsonl, one JSON record per line; qasper, AllenAI's "
       "Qasper release (qasper-test-v0.3.json), one record per question with fields id, paper_id, full_text, question "
       "and answers (LM-Infinite's gold mapping)", Choices{"jsonl", "qasper"});
@@ -49,24 +48,10 @@ struct QaSpec {
     v("max_new_tokens", max_new_tokens, "tokens generated greedily at most per answer", Min{1});
     v("stop", stop, "generation ends when the generated text contains one of these; the answer is the text before it");
     v("stop_at_eos", stop_at_eos, "end a generation at the tokenizer's EOS token");
-    v("flush_every", flush_every,
-      "samples between writes (and fsyncs) of the resume journal predictions.partial.jsonl in output.dir; a killed run resumes after "
-      "the last one written", Min{1});
+    v("flush_every", flush_every, journal_flush_help("predictions"), Min{1});
   }
-};
-
-class QaTask final : public Task {
- public:
-  std::string name() const override { return "qa"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
-  void run(RunContext& ctx) override;
-  const QaSpec& spec() const { return spec_; }
-
- private:
-  QaSpec spec_;
+  // Throws, naming src.file, when keys that are each valid do not go together.
+  void check(const SpecSource& src) const;
 };
 
 // The prompt tokens [begin, end) that hold the document: `before` and `through` are the tokenized
@@ -90,5 +75,12 @@ std::vector<nlohmann::json> qasper_records(const nlohmann::json& papers, const s
 
 // A record's gold answers: a string, or a list of strings (other JSON values are an error naming `where`).
 std::vector<std::string> qa_answers(const nlohmann::json& value, const std::string& where);
+
+class QaTask final : public SpecTask<QaSpec> {
+ public:
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
+  std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
+  void run(RunContext& ctx) override;
+};
 
 }  // namespace lminf

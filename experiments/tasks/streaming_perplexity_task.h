@@ -9,9 +9,10 @@
 // Outputs in output.dir:
 //   token_nll.h5      extendible float32 dataset token_nll [n]: NLL of stream token p at row p - 1;
 //                     appended in place, flushed every flush_every tokens
-//   stream_state.h5   the resume point, replaced atomically after each flush of token_nll.h5: tokens
-//                     written, stream cursor, the next input token, running sums, config hash, and
-//                     the KV cache of every layer (every tensor-parallel rank's shard)
+//   stream_state.h5   the resume point (experiments/tasks/stream_state.h), replaced atomically after
+//                     each flush of token_nll.h5: tokens written, stream cursor, the next input
+//                     token, running sums, config hash, and the KV cache of every layer (every
+//                     tensor-parallel rank's shard)
 //   results.json      the running summary (atomic, at each flush and at the end; complete: true at
 //                     the end): tokens, mean NLL, perplexity, NLL by log2 position bucket and by
 //                     fixed segment, tokens/s, memory
@@ -23,12 +24,12 @@
 // parallelism every rank feeds the stream; rank 0 alone writes (it gathers the cache shards).
 #pragma once
 
-#include "experiments/task.h"
+#include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct StreamingPerplexitySpec {
-  std::string type = "streaming_perplexity";
+  static constexpr const char* kType = "streaming_perplexity";  // task.type
   int64_t chunk_size = 2048;
   int64_t max_tokens = 0;
   bool shuffle = true;
@@ -39,7 +40,6 @@ struct StreamingPerplexitySpec {
   double progress_interval = 10.0;
   template <class V>
   void visit(V& v) {
-    v("type", type, "the task", Required{});
     v("chunk_size", chunk_size, "tokens per forward call (the numbers do not depend on it)", Min{1});
     v("max_tokens", max_tokens, "stop after predicting this many tokens (0: the whole stream, once; required with "
       "repeat and with a variant whose KV cache is unbounded)", Min{0});
@@ -54,25 +54,18 @@ struct StreamingPerplexitySpec {
   }
 };
 
-class StreamingPerplexityTask final : public Task {
+// The keys of an experiment that decide the numbers of a streaming run, as YAML text: everything but
+// name, threads, output, sweep and task.{max_tokens, flush_every, progress_interval}. A run resumes
+// only from files written with the same text (compared through its hash).
+std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node& task_resolved);
+
+class StreamingPerplexityTask final : public SpecTask<StreamingPerplexitySpec> {
  public:
-  std::string name() const override { return "streaming_perplexity"; }
-  void configure(const YAML::Node& section, const SpecSource& src) override;
-  YAML::Node resolved() const override { return write_spec(spec_); }
   std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
   // None for the generic overwrite check: a partial run's files are resumed from (or refused with
   // the reason) by run() itself.
   std::vector<std::string> outputs() const override { return {}; }
   void run(RunContext& ctx) override;
-  const StreamingPerplexitySpec& spec() const { return spec_; }
-
- private:
-  StreamingPerplexitySpec spec_;
 };
-
-// The keys of an experiment that decide the numbers of a streaming run, as YAML text: everything but
-// name, threads, output, sweep and task.{max_tokens, flush_every, progress_interval}. A run resumes
-// only from files written with the same text (compared through its hash).
-std::string streaming_resume_config(const ExperimentSpec& spec, const YAML::Node& task_resolved);
 
 }  // namespace lminf

@@ -1,3 +1,4 @@
+// The task registry: the one explicit list of tasks (experiments/task.h's TaskInfo), and make_task.
 #include <yaml-cpp/yaml.h>
 
 #include "experiments/tasks/attention_dump_task.h"
@@ -16,24 +17,31 @@ void Task::run_producer(ProducerContext&) {
   fail("task ", name(), " evaluates a model and cannot run without one (internal error: needs_model() is true)");
 }
 
-// The one list of tasks. Add a task here and in docs/yaml.md.
+namespace {
+
+// A registry entry of a SpecTask: its name, its summary for `lminf tasks`, a factory and its keys' help.
+template <class T>
+TaskInfo entry(const std::string& summary) {
+  return {T().name(), summary, [] { return std::make_unique<T>(); },
+          [] { return describe_spec<typename T::Section>("task"); }};
+}
+
+}  // namespace
+
+// The one list of tasks. Add a task here and in docs/yaml.md (docs/adding_a_task.md).
 const std::vector<TaskInfo>& task_registry() {
   static const std::vector<TaskInfo> tasks = {
-      {"perplexity", "per-token NLL of each sequence; mean NLL, perplexity, NLL by position bucket",
-       [] { return std::make_unique<PerplexityTask>(); }, [] { return describe_spec<PerplexitySpec>("task"); }},
-      {"attention_dump", "records the dump: section's factors (attention logits, entropy, features) to HDF5",
-       [] { return std::make_unique<AttentionDumpTask>(); }, [] { return describe_spec<AttentionDumpSpec>("task"); }},
-      {"pretrain", "train a Llama-architecture model from scratch; writes a Hugging Face model folder",
-       [] { return std::make_unique<PretrainTask>(); }, [] { return describe_spec<PretrainSpec>("task"); }},
-      {"streaming_perplexity", "one shuffled stream of the documents through a bounded KV cache; per-token NLL, resumable",
-       [] { return std::make_unique<StreamingPerplexityTask>(); },
-       [] { return describe_spec<StreamingPerplexitySpec>("task"); }},
-      {"generation", "greedy continuations at fixed depths scored against the true continuation (BLEU-4, ROUGE-1/2/L)",
-       [] { return std::make_unique<GenerationTask>(); }, [] { return describe_spec<GenerationSpec>("task"); }},
-      {"qa", "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM",
-       [] { return std::make_unique<QaTask>(); }, [] { return describe_spec<QaSpec>("task"); }},
-      {"passkey", "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth",
-       [] { return std::make_unique<PasskeyTask>(); }, [] { return describe_spec<PasskeySpec>("task"); }},
+      entry<PerplexityTask>("per-token NLL of each sequence; mean NLL, perplexity, NLL by position bucket"),
+      entry<AttentionDumpTask>("records the dump: section's factors (attention logits, entropy, features) to HDF5"),
+      entry<PretrainTask>("train a Llama-architecture model from scratch; writes a Hugging Face model folder"),
+      entry<StreamingPerplexityTask>(
+          "one shuffled stream of the documents through a bounded KV cache; per-token NLL, resumable"),
+      entry<GenerationTask>(
+          "greedy continuations at fixed depths scored against the true continuation (BLEU-4, ROUGE-1/2/L)"),
+      entry<QaTask>(
+          "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM"),
+      entry<PasskeyTask>(
+          "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth"),
   };
   return tasks;
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attention/registry.h"
+#include "experiments/outputs/json_records.h"
 #include "experiments/tasks/generation_common.h"
 #include "experiments/tasks/generation_task.h"
 #include "experiments/tasks/qa_task.h"
