@@ -181,15 +181,20 @@ struct LayerRow {
   Measure m;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line (see the comment at the top).
+struct Options {
   bool quick = false;
   std::vector<int64_t> lengths = {4096, 8192, 16384, 32768};
   std::vector<int64_t> model_lengths = {4096, 8192, 16384};
+  std::vector<int64_t> windows = {2048, 4096};
   int64_t vanilla_max = 16384, bf16_max = 8192, orig_max = 16384, heads = 32, decode_context = 32768, decode_steps = 8;
   int reps = 1, threads = 2;
   fs::path original;
+  static constexpr int64_t G = 10, D = 128;
+};
+
+Options parse_options(int argc, char** argv) {
+  Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -199,137 +204,124 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--quick")
-      quick = true;
-    else if (a == "--lengths")
-      lengths = parse_list(next());
-    else if (a == "--model-lengths")
-      model_lengths = parse_list(next());
-    else if (a == "--vanilla-max")
-      vanilla_max = std::stoll(next());
-    else if (a == "--bf16-max")
-      bf16_max = std::stoll(next());
-    else if (a == "--orig-max")
-      orig_max = std::stoll(next());
-    else if (a == "--heads")
-      heads = std::stoll(next());
-    else if (a == "--reps")
-      reps = std::stoi(next());
-    else if (a == "--threads")
-      threads = std::stoi(next());
-    else if (a == "--decode-context")
-      decode_context = std::stoll(next());
-    else if (a == "--decode-steps")
-      decode_steps = std::stoll(next());
-    else if (a == "--original")
-      original = next();
+    if (a == "--quick") o.quick = true;
+    else if (a == "--lengths") o.lengths = parse_list(next());
+    else if (a == "--model-lengths") o.model_lengths = parse_list(next());
+    else if (a == "--vanilla-max") o.vanilla_max = std::stoll(next());
+    else if (a == "--bf16-max") o.bf16_max = std::stoll(next());
+    else if (a == "--orig-max") o.orig_max = std::stoll(next());
+    else if (a == "--heads") o.heads = std::stoll(next());
+    else if (a == "--reps") o.reps = std::stoi(next());
+    else if (a == "--threads") o.threads = std::stoi(next());
+    else if (a == "--decode-context") o.decode_context = std::stoll(next());
+    else if (a == "--decode-steps") o.decode_steps = std::stoll(next());
+    else if (a == "--original") o.original = next();
     else {
-      std::fprintf(stderr, "unknown argument %s (see the comment at the top of bench/bench_attention.cpp)\n",
-                   a.c_str());
-      return 2;
+      std::fprintf(stderr, "unknown argument %s (see the comment at the top of bench/bench_attention.cpp)\n", a.c_str());
+      std::exit(2);
     }
   }
-  std::vector<int64_t> windows = {2048, 4096};
-  if (quick) {
-    lengths = {512, 1024};
-    model_lengths = {512};
-    windows = {128};
-    vanilla_max = bf16_max = orig_max = 1024;
-    heads = 4;
-    decode_context = 2048;
-    decode_steps = 2;
+  if (o.quick) {
+    o.lengths = {512, 1024};
+    o.model_lengths = {512};
+    o.windows = {128};
+    o.vanilla_max = o.bf16_max = o.orig_max = 1024;
+    o.heads = 4;
+    o.decode_context = 2048;
+    o.decode_steps = 2;
   }
-  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);  // large buffers straight from mmap: freed memory leaves at once
-  set_compute_threads(threads);
-  const int64_t G = 10, D = 128;
-  std::printf("attention benchmark: %d threads, %lld heads x %lld, G = %lld, best of %d\n", threads,
-              static_cast<long long>(heads), static_cast<long long>(D), static_cast<long long>(G), reps);
-  RotaryEmbedding rope(D, 10000.0, 4096, RopeScaling{});
+  return o;
+}
 
-  // ---- 1. one attention layer ----------------------------------------------------------------
+// The original's algorithm at window L on the same inputs (rotations outside the timed region),
+// checked against lambda at T <= 8192, and the original repository's kernel when --original is given.
+void bench_original(const Options& o, const RotaryEmbedding& rope, const AttentionCall& call, const std::string& dname,
+                    int64_t L, std::vector<LayerRow>& rows) {
+  const int64_t T = call.q.size(2);
+  at::Tensor pos = at::arange(T, at::kLong);
+  at::Tensor q_rot = rope.rotate(call.q, pos, T), k_rot = rope.rotate(call.k, pos, T);
+  at::Tensor q_stat = rope.rotate(call.q, at::full({1}, L, at::kLong), T);
+  at::Tensor out;
+  Measure m = measure([&] { out = original_style_lambda(q_rot, k_rot, q_stat, call.k, call.v, L, Options::G); }, o.reps);
+  const std::string label = "orig-algorithm L=" + std::to_string(L);
+  rows.push_back({dname, label, T, m});
+  std::printf("  %-9s T=%-6s %-28s %9.3f s  %9.1f MiB", dname.c_str(), kib(T).c_str(), label.c_str(), m.seconds,
+              m.peak_mib);
+  if (T <= 8192) {  // the two implementations agree (a check of the re-implementation)
+    auto attn = make_attention(lambda_spec(L, Options::G));
+    const double diff = (attn->forward(call).to(at::kFloat) - out.to(at::kFloat)).abs().max().item<double>();
+    std::printf("  (max |diff| vs lambda %.1e)", diff);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  if (o.original.empty()) return;
+  double sec = 0;
+  const std::string why =
+      run_original_python(o.original, o.heads, T, Options::D, L, Options::G, dname, o.reps, o.threads, &sec);
+  if (!why.empty()) {
+    std::printf("  original repository kernel skipped: %s\n", why.c_str());
+    return;
+  }
+  rows.push_back({dname, "original repo L=" + std::to_string(L), T, Measure{sec, 0}});
+  std::printf("  %-9s T=%-6s %-28s %9.3f s\n", dname.c_str(), kib(T).c_str(), ("original repo L=" + std::to_string(L)).c_str(),
+              sec);
+}
+
+// 1. One attention layer: vanilla, lambda and the original's algorithm, float32 and bfloat16.
+std::vector<LayerRow> bench_layer(const Options& o, const RotaryEmbedding& rope) {
   std::vector<LayerRow> rows;
-  std::printf("\n## one layer: 1 x %lld heads x T x %lld\n", static_cast<long long>(heads), static_cast<long long>(D));
+  std::printf("\n## one layer: 1 x %lld heads x T x %lld\n", static_cast<long long>(o.heads),
+              static_cast<long long>(Options::D));
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
     const std::string dname = dt == at::kFloat ? "float32" : "bfloat16";
-    for (int64_t T : lengths) {
-      if (dt == at::kBFloat16 && T > bf16_max) continue;
+    for (int64_t T : o.lengths) {
+      if (dt == at::kBFloat16 && T > o.bf16_max) continue;
       at::manual_seed(T);
-      at::Tensor q = at::randn({1, heads, T, D}).to(dt), k = at::randn({1, heads, T, D}).to(dt),
-                 v = at::randn({1, heads, T, D}).to(dt);
       AttentionCall call;
-      call.q = q;
-      call.k = k;
-      call.v = v;
+      call.q = at::randn({1, o.heads, T, Options::D}).to(dt);
+      call.k = at::randn({1, o.heads, T, Options::D}).to(dt);
+      call.v = at::randn({1, o.heads, T, Options::D}).to(dt);
       call.rope = &rope;
       auto run_variant = [&](const std::string& label, const AttentionSpec& spec) {
         auto attn = make_attention(spec);
-        Measure m = measure([&] { attn->forward(call); }, reps);
+        Measure m = measure([&] { attn->forward(call); }, o.reps);
         rows.push_back({dname, label, T, m});
         std::printf("  %-9s T=%-6s %-28s %9.3f s  %9.1f MiB\n", dname.c_str(), kib(T).c_str(), label.c_str(), m.seconds,
                     m.peak_mib);
         std::fflush(stdout);
       };
-      if (T <= vanilla_max) run_variant("vanilla", AttentionSpec{});
-      for (int64_t L : windows) {
+      if (T <= o.vanilla_max) run_variant("vanilla", AttentionSpec{});
+      for (int64_t L : o.windows) {
         if (L >= T) continue;
-        run_variant("lambda L=" + std::to_string(L), lambda_spec(L, G));
-        if (T > orig_max) continue;
-        // The original's algorithm on the same inputs (rotations done outside the timed region).
-        at::Tensor pos = at::arange(T, at::kLong);
-        at::Tensor q_rot = rope.rotate(q, pos, T), k_rot = rope.rotate(k, pos, T);
-        at::Tensor q_stat = rope.rotate(q, at::full({1}, L, at::kLong), T);
-        at::Tensor out;
-        Measure m = measure([&] { out = original_style_lambda(q_rot, k_rot, q_stat, k, v, L, G); }, reps);
-        const std::string label = "orig-algorithm L=" + std::to_string(L);
-        rows.push_back({dname, label, T, m});
-        std::printf("  %-9s T=%-6s %-28s %9.3f s  %9.1f MiB", dname.c_str(), kib(T).c_str(), label.c_str(), m.seconds,
-                    m.peak_mib);
-        if (T <= 8192) {  // the two implementations agree (a check of the re-implementation)
-          auto attn = make_attention(lambda_spec(L, G));
-          const double diff = (attn->forward(call).to(at::kFloat) - out.to(at::kFloat)).abs().max().item<double>();
-          std::printf("  (max |diff| vs lambda %.1e)", diff);
-        }
-        std::printf("\n");
-        std::fflush(stdout);
-        if (!original.empty()) {
-          double sec = 0;
-          const std::string why = run_original_python(original, heads, T, D, L, G, dname, reps, threads, &sec);
-          if (why.empty()) {
-            rows.push_back({dname, "original repo L=" + std::to_string(L), T, Measure{sec, 0}});
-            std::printf("  %-9s T=%-6s %-28s %9.3f s\n", dname.c_str(), kib(T).c_str(),
-                        ("original repo L=" + std::to_string(L)).c_str(), sec);
-          } else {
-            std::printf("  original repository kernel skipped: %s\n", why.c_str());
-          }
-        }
+        run_variant("lambda L=" + std::to_string(L), lambda_spec(L, Options::G));
+        if (T <= o.orig_max) bench_original(o, rope, call, dname, L, rows);
       }
     }
   }
-  if (original.empty()) std::printf("  (original repository kernel skipped: no --original PATH given)\n");
+  if (o.original.empty()) std::printf("  (original repository kernel skipped: no --original PATH given)\n");
+  return rows;
+}
 
+// The layer table with the ratios against vanilla and the original's algorithm, then t(2T)/t(T).
+void print_layer_table(const std::vector<LayerRow>& rows) {
   auto find = [&](const std::string& dt, const std::string& kernel, int64_t T) -> const Measure* {
     for (const auto& r : rows)
       if (r.dtype == dt && r.kernel == kernel && r.T == T) return &r.m;
     return nullptr;
   };
+  auto faster = [](const Measure* base, const Measure& m) {
+    if (!base) return std::string();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2fx faster", base->seconds / m.seconds);
+    return std::string(buf);
+  };
   std::printf(
       "\n| dtype | T | kernel | time (s) | peak (MiB) | vs vanilla | vs orig-algorithm "
       "|\n|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
-    const Measure* van = find(r.dtype, "vanilla", r.T);
-    std::string vs_v = "", vs_o = "";
-    char buf[64];
-    if (van && r.kernel != "vanilla") {
-      std::snprintf(buf, sizeof buf, "%.2fx faster", van->seconds / r.m.seconds);
-      vs_v = buf;
-    }
-    if (r.kernel.rfind("lambda", 0) == 0) {
-      const Measure* orig = find(r.dtype, "orig-algorithm" + r.kernel.substr(6), r.T);
-      if (orig) {
-        std::snprintf(buf, sizeof buf, "%.2fx faster", orig->seconds / r.m.seconds);
-        vs_o = buf;
-      }
-    }
+    const std::string vs_v = r.kernel != "vanilla" ? faster(find(r.dtype, "vanilla", r.T), r.m) : "";
+    const std::string vs_o =
+        r.kernel.rfind("lambda", 0) == 0 ? faster(find(r.dtype, "orig-algorithm" + r.kernel.substr(6), r.T), r.m) : "";
     std::printf("| %s | %s | %s | %.3f | %.1f | %s | %s |\n", r.dtype.c_str(), kib(r.T).c_str(), r.kernel.c_str(),
                 r.m.seconds, r.m.peak_mib, vs_v.c_str(), vs_o.c_str());
   }
@@ -340,62 +332,65 @@ int main(int argc, char** argv) {
       std::printf("  %-9s %-28s t(%s)/t(%s) = %.2f\n", r.dtype.c_str(), r.kernel.c_str(), kib(r.T).c_str(),
                   kib(r.T / 2).c_str(), r.m.seconds / half->seconds);
   }
+}
 
-  // ---- 2. the whole random ~110M model, prefill ------------------------------------------------
-  const fs::path tmp = fs::temp_directory_path() / ("lminf-bench-attn-" + std::to_string(::getpid()));
-  fs::create_directories(tmp);
-  ModelConfig cfg = llama_preset(quick ? "tiny" : "llama-110m");
-  write_random_llama(tmp / "random", cfg, 0);
-  cfg = load_model_config(tmp / "random");
-  auto model = load_model(tmp / "random", cfg, LoadOptions{});
-  std::printf("\n## random %s model (%lld parameters, float32), prefill of T tokens\n", quick ? "tiny" : "110M",
+// 2. The whole random model, prefill of T tokens.
+void bench_prefill(const Options& o, CausalLM& model, const ModelConfig& cfg) {
+  std::printf("\n## random %s model (%lld parameters, float32), prefill of T tokens\n", o.quick ? "tiny" : "110M",
               static_cast<long long>(parameter_count(cfg)));
   std::printf("| T | variant | time (s) | tokens/s | peak (MiB) |\n|---|---|---|---|---|\n");
-  for (int64_t T : model_lengths) {
+  for (int64_t T : o.model_lengths) {
     at::Tensor ids = at::randint(3, cfg.vocab_size, {1, T}, at::kLong);
     std::vector<std::pair<std::string, AttentionSpec>> vs;
-    if (T <= vanilla_max) vs.push_back({"vanilla", AttentionSpec{}});
-    for (int64_t L : windows)
-      if (L < T) vs.push_back({"lambda L=" + std::to_string(L), lambda_spec(L, G)});
+    if (T <= o.vanilla_max) vs.push_back({"vanilla", AttentionSpec{}});
+    for (int64_t L : o.windows)
+      if (L < T) vs.push_back({"lambda L=" + std::to_string(L), lambda_spec(L, Options::G)});
     for (const auto& [label, spec] : vs) {
       auto attn = make_attention(spec);
-      Measure m = measure([&] { model->forward(ids, nullptr, ForwardContext{attn.get(), nullptr}); }, reps);
+      Measure m = measure([&] { model.forward(ids, nullptr, ForwardContext{attn.get(), nullptr}); }, o.reps);
       std::printf("| %s | %s | %.2f | %.0f | %.0f |\n", kib(T).c_str(), label.c_str(), m.seconds, double(T) / m.seconds,
                   m.peak_mib);
       std::fflush(stdout);
     }
   }
+}
 
-  // ---- 3. decoding at a long context -------------------------------------------------------------
-  // The cache is filled with random pre-RoPE keys/values as a prefill of `decode_context` tokens
-  // would leave it (vanilla: all of them; lambda: the first G and last L), then tokens are decoded.
+// Decoded tokens per second after a context of `context` tokens: the cache is filled with random
+// pre-RoPE keys/values as a prefill would leave it (vanilla: all of them; lambda: the first G and
+// last L). Returns {tokens/s, cache MiB}.
+std::pair<double, double> decode_rate(const Options& o, CausalLM& model, const ModelConfig& cfg, const AttentionVariant& attn) {
+  KVCache cache = model.new_cache(attn);
+  const int64_t bound = attn.cache_policy()->max_size();
+  const int64_t keep = bound < 0 ? o.decode_context : std::min(bound, o.decode_context);
+  const int64_t Hkv = cfg.n_head_kv, hd = cfg.head_dim;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    // Room for the decoded tokens up front, so the buffers never regrow while timed.
+    cache.layer(l).append(at::randn({1, Hkv, keep + o.decode_steps, hd}), at::randn({1, Hkv, keep + o.decode_steps, hd}));
+    cache.layer(l).keep_head_and_tail(keep, 0);
+  }
+  cache.advance(o.decode_context);
+  const double cache_mib = double(cfg.n_layer * 2 * Hkv * hd * 4 * keep) / (1024.0 * 1024.0);
+  at::Tensor tok = at::randint(3, cfg.vocab_size, {1, 1}, at::kLong);
+  model.forward(tok, &cache, ForwardContext{&attn, nullptr});  // warm-up step
+  const double t0 = now_s();
+  for (int64_t s = 1; s < o.decode_steps; ++s) model.forward(tok, &cache, ForwardContext{&attn, nullptr});
+  return {double(o.decode_steps - 1) / (now_s() - t0), cache_mib};
+}
+
+// 3. Decoding at a long context, vanilla against lambda.
+void bench_decode(const Options& o, CausalLM& model, const ModelConfig& cfg) {
   std::printf("\n## decoding after a %s-token context (random %s model, float32, %lld steps)\n",
-              kib(decode_context).c_str(), quick ? "tiny" : "110M", static_cast<long long>(decode_steps));
+              kib(o.decode_context).c_str(), o.quick ? "tiny" : "110M", static_cast<long long>(o.decode_steps));
   std::printf(
       "| variant | tokens/s | cache MiB | weights + cache MiB | speed-up | cache saving | memory saving |\n"
       "|---|---|---|---|---|---|---|\n");
-  const double weights_mib = double(model->weight_bytes()) / (1024.0 * 1024.0);
+  const double weights_mib = double(model.weight_bytes()) / (1024.0 * 1024.0);
   double van_tps = 0, van_cache = 0;
   std::vector<std::pair<std::string, AttentionSpec>> dvs = {{"vanilla", AttentionSpec{}}};
-  for (int64_t L : windows) dvs.push_back({"lambda L=" + std::to_string(L), lambda_spec(L, G)});
+  for (int64_t L : o.windows) dvs.push_back({"lambda L=" + std::to_string(L), lambda_spec(L, Options::G)});
   for (const auto& [label, spec] : dvs) {
     auto attn = make_attention(spec);
-    KVCache cache = model->new_cache(*attn);
-    const int64_t bound = attn->cache_policy()->max_size();
-    const int64_t keep = bound < 0 ? decode_context : std::min(bound, decode_context);
-    const int64_t Hkv = cfg.n_head_kv, hd = cfg.head_dim;
-    for (int64_t l = 0; l < cfg.n_layer; ++l) {
-      // Room for the decoded tokens up front, so the buffers never regrow while timed.
-      cache.layer(l).append(at::randn({1, Hkv, keep + decode_steps, hd}), at::randn({1, Hkv, keep + decode_steps, hd}));
-      cache.layer(l).keep_head_and_tail(keep, 0);
-    }
-    cache.advance(decode_context);
-    const double cache_mib = double(cfg.n_layer * 2 * Hkv * hd * 4 * keep) / (1024.0 * 1024.0);
-    at::Tensor tok = at::randint(3, cfg.vocab_size, {1, 1}, at::kLong);
-    model->forward(tok, &cache, ForwardContext{attn.get(), nullptr});  // warm-up step
-    const double t0 = now_s();
-    for (int64_t s = 1; s < decode_steps; ++s) model->forward(tok, &cache, ForwardContext{attn.get(), nullptr});
-    const double tps = double(decode_steps - 1) / (now_s() - t0);
+    const auto [tps, cache_mib] = decode_rate(o, model, cfg, *attn);
     if (label == "vanilla") {
       van_tps = tps;
       van_cache = cache_mib;
@@ -406,6 +401,28 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("(paper, Llama-2 on GPU: 2.7x decoding speed-up, 7.5x memory saving)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_options(argc, argv);
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);  // large buffers straight from mmap: freed memory leaves at once
+  set_compute_threads(o.threads);
+  std::printf("attention benchmark: %d threads, %lld heads x %lld, G = %lld, best of %d\n", o.threads,
+              static_cast<long long>(o.heads), static_cast<long long>(Options::D), static_cast<long long>(Options::G),
+              o.reps);
+  RotaryEmbedding rope(Options::D, 10000.0, 4096, RopeScaling{});
+  print_layer_table(bench_layer(o, rope));
+
+  const fs::path tmp = fs::temp_directory_path() / ("lminf-bench-attn-" + std::to_string(::getpid()));
+  fs::create_directories(tmp);
+  ModelConfig cfg = llama_preset(o.quick ? "tiny" : "llama-110m");
+  write_random_llama(tmp / "random", cfg, 0);
+  cfg = load_model_config(tmp / "random");
+  auto model = load_model(tmp / "random", cfg, LoadOptions{});
+  bench_prefill(o, *model, cfg);
+  bench_decode(o, *model, cfg);
   fs::remove_all(tmp);
   return 0;
 }

@@ -275,7 +275,7 @@ void Trainer::load_model() {
     log_info("pretrain: resuming from ", resume_from_.string(), " at step ", start_step_);
   }
   Checkpoint ckpt = Checkpoint::open(init_dir);
-  model_ = load_model(ckpt, cfg_, LoadOptions{});
+  model_ = lminf::load_model(ckpt, cfg_, LoadOptions{});
   fs::remove_all(scratch);
 }
 
