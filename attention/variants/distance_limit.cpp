@@ -4,13 +4,13 @@
 #include <cmath>
 #include <string>
 
-#include "attention/variants/lambda.h"  // branch_problems
+#include "attention/variants/band_call.h"
 #include "framework/core/error.h"
 
 namespace lminf {
 
 std::vector<std::string> DistanceLimitParams::problems() const {
-  std::vector<std::string> p = branch_problems(local_branch, global_branch, limit_distance);
+  std::vector<std::string> p = branch_problems();
   if (!std::isfinite(triangle_offset)) p.push_back("attention.triangle_offset must be a finite number");
   return p;
 }
@@ -45,19 +45,12 @@ std::vector<std::string> DistanceLimitAttention::model_problems(const ModelConfi
 }
 
 at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
-  if (!call.rope && !call.alibi_slopes.defined())
-    fail("attention.variant ", name(), " needs rotary embeddings or ALiBi biases");
+  require_relative_positions(call, name());
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const RotaryEmbedding* rope = call.rope;  // null: ALiBi
   const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
-  BandAttentionArgs a;
-  a.q_offset = call.q_offset;
-  a.window = opts_.limit_distance;  // near: d < D (nullopt: every key near)
-  a.v = call.v;
-  a.opts = opts_.tiles;
-  a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
-  a.near_start = a.window ? std::max<int64_t>(0, call.q_offset - *a.window + 1) : 0;
+  BandAttentionArgs a = band_call_args(call, opts_.limit_distance, opts_.tiles);  // near: d < D (nullopt: every key)
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
   if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};

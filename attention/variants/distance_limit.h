@@ -15,22 +15,15 @@
 
 #include "attention/attention_variant.h"
 #include "attention/kernels/band_attention.h"
+#include "attention/variants/lambda.h"  // BranchKeys
 
 namespace lminf {
 
 // The attention.* keys of distance_limit (spec section 2.3).
-struct DistanceLimitParams {
-  int64_t local_branch = 4096;  // L: with triangle_offset, the middle starts at distance L
-  int64_t global_branch = 10;   // G: with triangle_offset, the middle starts at key G
-  // D: 0 (the default) = local_branch, a positive value, or null = no ceiling (see limit()).
-  std::optional<int64_t> limit_distance = 0;
+// L and G place the middle for triangle_offset; D is every key's distance ceiling (BranchKeys).
+struct DistanceLimitParams : BranchKeys {
   double triangle_offset = 0.0;  // tau: middle logits (j >= G, d >= L) get -tau * ln(p - L + 1 - G)
 
-  std::optional<int64_t> limit() const {
-    if (!limit_distance) return std::nullopt;
-    return *limit_distance == 0 ? local_branch : *limit_distance;
-  }
-  std::optional<int64_t> local_window() const { return local_branch; }
   template <class V>
   void visit(V& v) {
     v("local_branch", local_branch,

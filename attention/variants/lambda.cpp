@@ -4,12 +4,12 @@
 #include <cmath>
 #include <string>
 
+#include "attention/variants/band_call.h"
 #include "framework/core/error.h"
 
 namespace lminf {
 
-std::vector<std::string> branch_problems(int64_t local_branch, int64_t global_branch,
-                                         const std::optional<int64_t>& limit_distance) {
+std::vector<std::string> BranchKeys::branch_problems() const {
   std::vector<std::string> p;
   if (local_branch <= 0)
     p.push_back("attention.local_branch=" + std::to_string(local_branch) +
@@ -24,7 +24,7 @@ std::vector<std::string> branch_problems(int64_t local_branch, int64_t global_br
 }
 
 std::vector<std::string> LambdaParams::problems() const {
-  return branch_problems(local_branch, global_branch, limit_distance);
+  return branch_problems();
 }
 
 LambdaOptions LambdaOptions::from(const LambdaParams& p, BlockwiseOptions tiles) {
@@ -60,22 +60,15 @@ std::shared_ptr<const CachePolicy> LambdaAttention::cache_policy() const {
 }
 
 BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want_lse) const {
-  if (!call.rope && !call.alibi_slopes.defined())
-    fail("attention.variant ", name(), " needs rotary embeddings or ALiBi biases");
+  require_relative_positions(call, name());
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t L = opts_.local_branch;
   const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
-  BandAttentionArgs a;
-  a.q_offset = call.q_offset;
-  a.window = L;
-  a.v = call.v;
-  a.opts = opts_.tiles;
+  BandAttentionArgs a = band_call_args(call, L, opts_.tiles);
   a.want_lse = want_lse;
-  a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   // Local branch: queries and the keys of the band [q_offset - L + 1, K) at their cache index. A
   // decoded token therefore touches only the last L keys (plus the G starting ones below).
-  a.near_start = std::max<int64_t>(0, call.q_offset - L + 1);
   const RotaryEmbedding* rope = call.rope;  // null: ALiBi, whose distances the kernel adds as biases
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);

@@ -22,21 +22,28 @@
 
 namespace lminf {
 
-// The attention.* keys of lambda (and of topk, which reads them too).
-struct LambdaParams {
+// L, G and D: the keys of LM-Infinite's two branches, read by lambda, topk and distance_limit (each
+// with its own help text, in its visit()).
+struct BranchKeys {
   int64_t local_branch = 4096;  // L: keys at distance d < L are seen at their true distance
   int64_t global_branch = 10;   // G: starting tokens j < G stay visible beyond the window
   // D. Three states: 0 (the default) = "unset", resolved to local_branch (see limit()); a positive
-  // value; YAML null = no distance ceiling (far starting tokens at their true distance). 0 is kept in
-  // the resolved spec, so a written config reads back with the same meaning.
+  // value; YAML null = no distance ceiling (far tokens at their true distance). 0 is kept in the
+  // resolved spec, so a written config reads back with the same meaning.
   std::optional<int64_t> limit_distance = 0;
 
-  // D as the variant uses it: limit_distance, local_branch when 0, nullopt for null (no ceiling).
+  // D as the variants use it: limit_distance, local_branch when 0, nullopt for null (no ceiling).
   std::optional<int64_t> limit() const {
     if (!limit_distance) return std::nullopt;
     return *limit_distance == 0 ? local_branch : *limit_distance;
   }
   std::optional<int64_t> local_window() const { return local_branch; }
+  // The checks of L, G and D, each naming its key and the fix.
+  std::vector<std::string> branch_problems() const;
+};
+
+// The attention.* keys of lambda (and of topk, which reads them too).
+struct LambdaParams : BranchKeys {
 
   template <class V>
   void visit(V& v) {
@@ -52,10 +59,6 @@ struct LambdaParams {
   }
   std::vector<std::string> problems() const;
 };
-
-// The checks of L, G and D shared by the variants that read them (lambda, topk, distance_limit).
-std::vector<std::string> branch_problems(int64_t local_branch, int64_t global_branch,
-                                         const std::optional<int64_t>& limit_distance);
 
 struct LambdaOptions {
   int64_t local_branch = 4096;                   // L >= 1

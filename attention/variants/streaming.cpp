@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "attention/variants/band_call.h"
 #include "framework/core/error.h"
 
 namespace lminf {
@@ -39,20 +40,13 @@ std::shared_ptr<const CachePolicy> StreamingAttention::cache_policy() const {
 }
 
 at::Tensor StreamingAttention::forward(const AttentionCall& call) const {
-  if (!call.rope && !call.alibi_slopes.defined())
-    fail("attention.variant ", name(), " needs rotary embeddings or ALiBi biases");
+  require_relative_positions(call, name());
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
   const int64_t S = opts_.start_size, R = opts_.recent_size;
   const RotaryEmbedding* rope = call.rope;  // null: ALiBi
   const double scale = 1.0 / std::sqrt(static_cast<double>(call.q.size(3)));  // folded into the queries
 
-  BandAttentionArgs a;
-  a.q_offset = call.q_offset;
-  a.window = R;
-  a.v = call.v;
-  a.opts = opts_.tiles;
-  a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
-  a.near_start = std::max<int64_t>(0, call.q_offset - R + 1);
+  BandAttentionArgs a = band_call_args(call, R, opts_.tiles);
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
   if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};

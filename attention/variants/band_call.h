@@ -1,0 +1,23 @@
+// What the windowed variants (lambda, topk, streaming, distance_limit) share before their own
+// position rules: the check that the model gives relative positions, and the band kernel's
+// arguments taken from the call.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "attention/attention_variant.h"
+#include "attention/kernels/band_attention.h"
+
+namespace lminf {
+
+// Fails (naming the variant) when the call has neither rotary embeddings nor ALiBi slopes: the
+// variant moves keys to other distances, which only a relative position encoding can express.
+void require_relative_positions(const AttentionCall& call, const std::string& variant);
+
+// The call's values, cache offset, tiles and observers, with a near band of `window` keys starting at
+// cache index max(0, q_offset - window + 1) (nullopt: every earlier key near, from index 0). The
+// variant fills in the encoded queries and keys, and its far branch.
+BandAttentionArgs band_call_args(const AttentionCall& call, std::optional<int64_t> window, const BlockwiseOptions& tiles);
+
+}  // namespace lminf
