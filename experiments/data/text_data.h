@@ -46,9 +46,7 @@ const nlohmann::json* json_at_path(const nlohmann::json& j, const std::string& d
 class DocumentReader {
  public:
   explicit DocumentReader(TextDataOptions opts);
-  ~DocumentReader();
-  DocumentReader(const DocumentReader&) = delete;
-  DocumentReader& operator=(const DocumentReader&) = delete;
+  ~DocumentReader();  // not copyable: it owns its open line source
 
   // The next document (valid UTF-8), false at the end of the last file.
   bool next(std::string& doc);

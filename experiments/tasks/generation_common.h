@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/experiment_spec.h"
+#include "experiments/tasks/task_base.h"
 #include "framework/text/tokenizer.h"
 #include "models/causal_lm.h"
 #include "parallel/communicator.h"
@@ -28,6 +29,21 @@ std::string run_tokenizer_problem(const ExperimentSpec& spec, const ModelConfig&
 // <stem>.partial.jsonl, before any weight is read: the tokenizer, and a journal of another configuration.
 std::vector<std::string> generation_task_problems(const ExperimentSpec& spec, const ModelConfig& model,
                                                   const YAML::Node& task_resolved, const std::string& stem);
+
+// The base of the tasks that write one JSON record per sample (generation, qa): results.json and
+// Spec::kRecords + ".jsonl" (journaled while running as <kRecords>.partial.jsonl); their problems are
+// generation_task_problems' followed by the spec's own (Spec::problems(experiment)).
+template <class Spec>
+class TextRecordTask : public SpecTask<Spec> {
+ public:
+  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override {
+    std::vector<std::string> p = generation_task_problems(spec, model, this->resolved(), Spec::kRecords);
+    for (auto& q : this->spec_.problems(spec)) p.push_back(std::move(q));
+    return p;
+  }
+  std::vector<std::string> outputs() const override { return {"results.json", records_file()}; }
+  static std::string records_file() { return std::string(Spec::kRecords) + ".jsonl"; }
+};
 
 struct TextGenerationOptions {
   int64_t max_new_tokens = 64;

@@ -139,9 +139,9 @@ void GenerationSpec::check(const SpecSource& src) const {
     if (d < 1) fail(src.file, ": task.depths: ", d, " is not a prompt length (each depth must be >= 1 token)");
 }
 
-std::vector<std::string> GenerationTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "generations");
-  if (spec_.truncation_baseline && spec_.baseline_length == 0 && !spec.attention.local_window())
+std::vector<std::string> GenerationSpec::problems(const ExperimentSpec& spec) const {
+  std::vector<std::string> p;
+  if (truncation_baseline && baseline_length == 0 && !spec.attention.local_window())
     p.push_back("task.baseline_length: 0 means attention.local_branch, which variant " + spec.attention.variant +
                 " does not have (set task.baseline_length)");
   return p;
@@ -226,7 +226,7 @@ void GenerationTask::run(RunContext& ctx) {
   gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
   const ItemGenerator generator{ctx, *tokenizer, gen};
   // Each completed work item's generated ids go to the journal; a resumed run rebuilds its records.
-  RecordLoop loop(ctx, share, resolved(), {"generations", spec_.flush_every, "generation", "prompts"});
+  RecordLoop loop(ctx, share, resolved(), {GenerationSpec::kRecords, spec_.flush_every, "generation", "prompts"});
   json mine = json::array();
   for (int64_t i : loop.items()) {
     const WorkItem& w = items[static_cast<size_t>(i)];
@@ -254,10 +254,10 @@ void GenerationTask::run(RunContext& ctx) {
   results["documents_below_min_length"] = d.too_short;
   results["max_new_tokens"] = spec_.max_new_tokens;
   results["depths"] = score_depths(spec_, sorted, variants, skipped);
-  write_jsonl_atomic(ctx.out_dir / "generations.jsonl", json(sorted));
+  write_jsonl_atomic(ctx.out_dir / records_file(), json(sorted));
   loop.finish(ctx, results);
   print_depth_table(results["depths"], variants);
-  log_info("generation: ", sorted.size(), " generations; wrote ", (ctx.out_dir / "results.json").string(), " and generations.jsonl");
+  log_info("generation: ", sorted.size(), " generations; wrote ", (ctx.out_dir / "results.json").string(), " and ", records_file());
 }
 
 }  // namespace lminf

@@ -12,12 +12,14 @@
 // (experiments/outputs/record_journal.h); the records are rebuilt from them.
 #pragma once
 
+#include "experiments/tasks/generation_common.h"
 #include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct GenerationSpec {
-  static constexpr const char* kType = "generation";  // task.type
+  static constexpr const char* kType = "generation";      // task.type
+  static constexpr const char* kRecords = "generations";  // generations.jsonl and its journal
   std::vector<int64_t> depths = {4096, 8192, 12288, 16384};
   int64_t max_new_tokens = 100;
   int64_t documents = 0;
@@ -42,6 +44,8 @@ struct GenerationSpec {
   }
   // Throws, naming src.file, when keys that are each valid do not go together.
   void check(const SpecSource& src) const;
+  // Problems with the rest of the experiment (Task::problems, before any weight is read).
+  std::vector<std::string> problems(const ExperimentSpec& spec) const;
 };
 
 // Scores of a set of generation records (each with "reference" and "generated" texts) as written to
@@ -49,10 +53,8 @@ struct GenerationSpec {
 // LM-Infinite does), mean sentence BLEU (BLEU+1), mean ROUGE-1/2/L/Lsum F-measures, count.
 nlohmann::json score_generations(const std::vector<const nlohmann::json*>& records);
 
-class GenerationTask final : public SpecTask<GenerationSpec> {
+class GenerationTask final : public TextRecordTask<GenerationSpec> {
  public:
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "generations.jsonl"}; }
   void run(RunContext& ctx) override;
 };
 

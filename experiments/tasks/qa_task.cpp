@@ -202,11 +202,11 @@ void QaSpec::check(const SpecSource& src) const {
     if (s.empty()) fail(src.file, ": task.stop: an empty stop string would end every generation at once");
 }
 
-std::vector<std::string> QaTask::problems(const ExperimentSpec& spec, const ModelConfig& model) const {
-  std::vector<std::string> p = generation_task_problems(spec, model, resolved(), "predictions");
+std::vector<std::string> QaSpec::problems(const ExperimentSpec& spec) const {
+  std::vector<std::string> p;
   if (spec.data.format != "jsonl" && spec.data.format != "jsonl.zst")
     p.push_back("data.format: task qa reads JSON records (set data.format: jsonl or jsonl.zst)");
-  if (spec_.max_length > 0 && spec_.max_length < 2) p.push_back("task.max_length must be 0 (no limit) or >= 2");
+  if (max_length > 0 && max_length < 2) p.push_back("task.max_length must be 0 (no limit) or >= 2");
   return p;
 }
 
@@ -320,7 +320,7 @@ void QaTask::run(RunContext& ctx) {
   gen.stop_strings = spec_.stop;
   gen.eos_id = spec_.stop_at_eos ? tokenizer->eos_id() : -1;
   // Each answered question's generated ids go to the journal; a resumed run rebuilds its records.
-  RecordLoop loop(ctx, share, resolved(), {"predictions", spec_.flush_every, "qa", "q"});
+  RecordLoop loop(ctx, share, resolved(), {QaSpec::kRecords, spec_.flush_every, "qa", "q"});
   json mine = json::array();
   for (int64_t i : loop.items()) {
     const QaRecord& r = records[static_cast<size_t>(i)];
@@ -348,7 +348,7 @@ void QaTask::run(RunContext& ctx) {
   if (cut > 0)
     log_warn("qa: in ", cut, " of ", sorted.size(), " prompts the text after {", spec_.context_field,
              "} is longer than the tokens truncation keeps at the end: the question was cut (raise task.max_length)");
-  write_jsonl_atomic(ctx.out_dir / "predictions.jsonl", json(sorted));
+  write_jsonl_atomic(ctx.out_dir / records_file(), json(sorted));
   loop.finish(ctx, results);
   std::printf("qa: %lld questions  F1 %.2f  EM %.2f\n", static_cast<long long>(sorted.size()),
               results["f1"].get<double>(), results["exact_match"].get<double>());

@@ -13,12 +13,14 @@
 
 #include <utility>
 
+#include "experiments/tasks/generation_common.h"
 #include "experiments/tasks/task_base.h"
 
 namespace lminf {
 
 struct QaSpec {
-  static constexpr const char* kType = "qa";  // task.type
+  static constexpr const char* kType = "qa";               // task.type
+  static constexpr const char* kRecords = "predictions";  // predictions.jsonl and its journal
   std::string records = "jsonl";
   std::string templ = "{context}\n\nQuestion: {question}\nAnswer:";
   std::string context_field = "context";
@@ -52,6 +54,8 @@ struct QaSpec {
   }
   // Throws, naming src.file, when keys that are each valid do not go together.
   void check(const SpecSource& src) const;
+  // Problems with the rest of the experiment (Task::problems, before any weight is read).
+  std::vector<std::string> problems(const ExperimentSpec& spec) const;
 };
 
 // The prompt tokens [begin, end) that hold the document: `before` and `through` are the tokenized
@@ -76,10 +80,8 @@ std::vector<nlohmann::json> qasper_records(const nlohmann::json& papers, const s
 // A record's gold answers: a string, or a list of strings (other JSON values are an error naming `where`).
 std::vector<std::string> qa_answers(const nlohmann::json& value, const std::string& where);
 
-class QaTask final : public SpecTask<QaSpec> {
+class QaTask final : public TextRecordTask<QaSpec> {
  public:
-  std::vector<std::string> problems(const ExperimentSpec& spec, const ModelConfig& model) const override;
-  std::vector<std::string> outputs() const override { return {"results.json", "predictions.jsonl"}; }
   void run(RunContext& ctx) override;
 };
 

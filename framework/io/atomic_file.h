@@ -24,9 +24,7 @@ class AtomicPath {
  public:
   explicit AtomicPath(std::filesystem::path final_path);
   ~AtomicPath();
-  AtomicPath(const AtomicPath&) = delete;
-  AtomicPath& operator=(const AtomicPath&) = delete;
-  AtomicPath(AtomicPath&& other) noexcept;
+  AtomicPath(AtomicPath&& other) noexcept;  // move-only: declaring the moves deletes the copies
   AtomicPath& operator=(AtomicPath&& other) noexcept;
 
   const std::filesystem::path& final_path() const { return final_path_; }

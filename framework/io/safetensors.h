@@ -35,9 +35,7 @@ class SafetensorsFile {
   // Maps and validates `path`; throws Error naming the file (and tensor) and the fix.
   explicit SafetensorsFile(const std::filesystem::path& path);
   ~SafetensorsFile();
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  SafetensorsFile(SafetensorsFile&& other) noexcept;
+  SafetensorsFile(SafetensorsFile&& other) noexcept;  // move-only: declaring the moves deletes the copies
   SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
 
   const std::filesystem::path& path() const { return path_; }

@@ -215,23 +215,35 @@ std::vector<Fn> parse_parts(const json& j, const char* key, const std::string& w
   return parts;
 }
 
+// A Sequence of steps whose info carries a flag (`flag`: lossy, byte_level): the steps' functions,
+// and whether any step has the flag.
+template <class Info>
+std::pair<std::vector<decltype(Info::fn)>, bool> parse_flagged_parts(const json& j, const char* key, const std::string& where,
+                                                                    Info (*parse)(const json&, const std::string&),
+                                                                    bool Info::*flag) {
+  bool any = false;
+  auto parts = parse_parts<decltype(Info::fn)>(j, key, where, [&](const json& n) {
+    Info info = parse(n, where);
+    any = any || info.*flag;
+    return info.fn;
+  });
+  return {std::move(parts), any};
+}
+
 NormalizerInfo parse_normalizer(const json& j, const std::string& where) {
   if (j.is_null()) return {};
   const std::string type = str_field(j, "type", where);
   const std::string w = where + ": normalizer " + type;
   if (type == "Sequence") {
-    bool lossy = false;
-    const auto parts = parse_parts<Normalizer>(j, "normalizers", where, [&](const json& n) {
-      auto p = parse_normalizer(n, where);
-      lossy = lossy || p.lossy;
-      return p.fn;
-    });
+    // (Not a structured binding: C++17 lambdas cannot capture one.)
+    const auto seq = parse_flagged_parts(j, "normalizers", where, parse_normalizer, &NormalizerInfo::lossy);
+    const std::vector<Normalizer> parts = seq.first;
     return {[parts](const std::string& s) {
               std::string x = s;
               for (const auto& p : parts) x = p(x);
               return x;
             },
-            lossy};
+            seq.second};
   }
   if (type == "Prepend") {
     const std::string pre = str_field(j, "prepend", w);
@@ -339,16 +351,12 @@ PreTokenizerInfo parse_pre_tokenizer(const json& j, const std::string& where) {
   const std::string type = str_field(j, "type", where);
   const std::string w = where + ": pre_tokenizer " + type;
   if (type == "Sequence") {
-    bool byte_level = false;
-    const auto parts = parse_parts<PreTokenizer>(j, "pretokenizers", where, [&](const json& n) {
-      auto p = parse_pre_tokenizer(n, where);
-      byte_level = byte_level || p.byte_level;
-      return p.fn;
-    });
+    const auto seq = parse_flagged_parts(j, "pretokenizers", where, parse_pre_tokenizer, &PreTokenizerInfo::byte_level);
+    const std::vector<PreTokenizer> parts = seq.first;
     return {[parts](std::vector<Piece>& pieces) {
               for (const auto& p : parts) p(pieces);
             },
-            byte_level};
+            seq.second};
   }
   if (type == "Split") {
     auto pat = Pattern::parse(j.value("pattern", json()), w);

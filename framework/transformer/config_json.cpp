@@ -43,6 +43,15 @@ void read_mha_sizes(const json& j, const MhaKeys& keys, const std::string& where
   c.head_dim = c.hidden_size / c.n_head;
 }
 
+json mha_config_json(const ModelConfig& c, const std::string& architecture, const MhaKeys& sizes,
+                     const std::vector<ConfigKey>& options) {
+  json j;
+  j["architectures"] = {architecture};
+  write_mha_sizes(c, sizes, j);
+  write_keys(c, options, j);
+  return j;
+}
+
 void write_mha_sizes(const ModelConfig& c, const MhaKeys& keys, json& j) {
   j[keys.hidden] = c.hidden_size;
   j[keys.heads] = c.n_head;

@@ -66,6 +66,10 @@ struct MhaKeys {
 // Reads them and vocab_size into c: n_head_kv = n_head, head_dim = hidden / heads (which must divide).
 void read_mha_sizes(const nlohmann::json& j, const MhaKeys& keys, const std::string& where, ModelConfig& c);
 void write_mha_sizes(const ModelConfig& c, const MhaKeys& keys, nlohmann::json& j);
+// The start of a multi-head (no GQA) family's config.json: its architecture, its size keys and its
+// option keys.
+nlohmann::json mha_config_json(const ModelConfig& c, const std::string& architecture, const MhaKeys& sizes,
+                               const std::vector<ConfigKey>& options);
 
 // bos_token_id, eos_token_id (one id or a list) and torch_dtype, the same keys in every family.
 void read_special_tokens(const nlohmann::json& j, const std::string& where, ModelConfig& c);

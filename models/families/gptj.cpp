@@ -41,10 +41,7 @@ ModelConfig gptj_from_json(const json& j, const std::string& where) {
 }
 
 json gptj_to_json(const ModelConfig& c) {
-  json j;
-  j["architectures"] = {"GPTJForCausalLM"};
-  write_mha_sizes(c, kGptjSizes, j);
-  write_keys(c, kGptjOptions, j);
+  json j = mha_config_json(c, "GPTJForCausalLM", kGptjSizes, kGptjOptions);
   j["rotary_dim"] = c.rotary_dims();
   j["tie_word_embeddings"] = false;
   return j;

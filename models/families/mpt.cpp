@@ -80,10 +80,7 @@ ModelConfig mpt_from_json(const json& j, const std::string& where) {
 }
 
 json mpt_to_json(const ModelConfig& c) {
-  json j;
-  j["architectures"] = {"MPTForCausalLM"};
-  write_mha_sizes(c, kMptSizes, j);
-  write_keys(c, kMptOptions, j);
+  json j = mha_config_json(c, "MPTForCausalLM", kMptSizes, kMptOptions);
   j["expansion_ratio"] = c.intermediate_size % c.hidden_size == 0 ? json(c.intermediate_size / c.hidden_size)
                                                                : json(double(c.intermediate_size) / double(c.hidden_size));
   j["norm_type"] = "low_precision_layernorm";
