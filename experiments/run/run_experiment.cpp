@@ -178,7 +178,7 @@ void overlay_sweep(const fs::path& base_dir, const std::vector<SweepPoint>& poin
     std::string label;
     for (const auto& kv : p.overrides) label += (label.empty() ? "" : " ") + kv.second;
     const fs::path dir = base_dir / sweep_folder_name(p);
-    for (const std::string name : {std::string("token_nll.h5"), dump_file}) {
+    for (const std::string& name : {std::string("token_nll.h5"), dump_file}) {
       if (name.empty() || !fs::exists(dir / name)) continue;
       opts.inputs.push_back(dir / name);
       opts.labels.push_back(label.empty() ? p.name : label);
