@@ -11,6 +11,7 @@
 #include "attention/variants/vanilla.h"
 #include "framework/config/spec.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 
 namespace lminf {
 namespace {
@@ -89,12 +90,6 @@ std::vector<std::string> attention_test_sections() {
 
 namespace {
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string s;
-  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -113,7 +108,7 @@ std::string users_of(const std::string& key) {
   std::vector<std::string> users;
   for (const auto& v : attention_variants())
     if (contains(attention_variant_keys(v), key)) users.push_back(v.name);
-  return joined(users);
+  return join_list(users);
 }
 
 std::string value_text(const YAML::Node& n) {
@@ -180,7 +175,7 @@ std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   std::vector<std::string> problems;
   if (!find_attention_variant(spec.variant)) {
     problems.push_back("attention.variant: \"" + spec.variant +
-                       "\" is not a variant (available: " + joined(attention_variant_names()) + ")");
+                       "\" is not a variant (available: " + join_list(attention_variant_names()) + ")");
     return problems;
   }
   if (spec.block_size <= 0) problems.push_back("attention.block_size must be > 0");

@@ -5,19 +5,10 @@
 #include <algorithm>
 
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "models/families/families.h"
 
 namespace lminf {
-
-namespace {
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string s;
-  for (const std::string& x : items) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
-}  // namespace
 
 const std::vector<ModelFamily>& model_families() {
   static const std::vector<ModelFamily> families = {llama_family(), mpt_family(), gptj_family()};
@@ -37,13 +28,13 @@ const ModelFamily& find_family(const std::string& model_type, const std::string&
     if (std::find(t.begin(), t.end(), model_type) != t.end()) return f;
     types.insert(types.end(), t.begin(), t.end());
   }
-  fail(where, ": model_type \"", model_type, "\" is not supported (supported: ", joined(types), ")");
+  fail(where, ": model_type \"", model_type, "\" is not supported (supported: ", join_list(types), ")");
 }
 
 const ModelFamily& family_named(const std::string& name) {
   for (const ModelFamily& f : model_families())
     if (f.name == name) return f;
-  fail("unknown model family \"", name, "\" (available: ", joined(family_names()), ")");
+  fail("unknown model family \"", name, "\" (available: ", join_list(family_names()), ")");
 }
 
 void validate_model_config(const ModelConfig& c, const std::string& where) {

@@ -6,6 +6,7 @@
 #include "framework/io/atomic_file.h"
 #include "framework/io/checkpoint.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "models/model_config_json.h"
 
 namespace lminf {
@@ -92,9 +93,7 @@ ModelConfig llama_preset(const std::string& name) {
     j["eos_token_id"] = 2;
     return model_config_from_json(j, "model preset " + name);
   }
-  std::string names;
-  for (const auto& n : llama_preset_names()) names += (names.empty() ? "" : ", ") + n;
-  fail("unknown model preset \"", name, "\" (available: ", names, ")");
+  fail("unknown model preset \"", name, "\" (available: ", join_list(llama_preset_names()), ")");
 }
 
 std::vector<std::string> llama_preset_names() {

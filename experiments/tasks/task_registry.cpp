@@ -10,6 +10,7 @@
 #include "experiments/tasks/streaming_perplexity_task.h"
 #include "experiments/task.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 
 namespace lminf {
 
@@ -52,11 +53,9 @@ std::unique_ptr<Task> make_task(const std::string& type, const std::string& wher
     if (t.name == type) return t.make();
     names.push_back(t.name);
   }
-  std::string list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   const std::string near = closest_match(type, names);
   fail(where, "task.type: \"", type, "\" is not a task", near.empty() ? "" : " (did you mean \"" + near + "\"?)",
-       "; available: ", list);
+       "; available: ", join_list(names));
 }
 
 }  // namespace lminf

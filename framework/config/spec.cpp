@@ -13,6 +13,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "framework/core/format.h"
+
 namespace lminf {
 
 // ---- files and overrides ----------------------------------------------------------------------
@@ -176,12 +178,6 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return d[n][m];
-}
-
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 }  // namespace
@@ -392,11 +388,11 @@ std::string unknown_key_text(const std::string& key, const std::vector<std::stri
   const std::string guess = closest_match(key, valid);
   std::string s = "unknown key \"" + key + "\" (";
   if (!guess.empty()) s += "did you mean \"" + guess + "\"? ";
-  return s + "valid keys: " + join(valid, ", ") + ")";
+  return s + "valid keys: " + join_list(valid, ", ") + ")";
 }
 
 std::string choice_text(const std::string& value, const std::vector<std::string>& choices) {
-  std::string s = "\"" + value + "\" is not one of: " + join(choices, ", ");
+  std::string s = "\"" + value + "\" is not one of: " + join_list(choices, ", ");
   const std::string guess = closest_match(value, choices);
   if (!guess.empty()) s += " (did you mean \"" + guess + "\"?)";
   return s;
@@ -404,11 +400,11 @@ std::string choice_text(const std::string& value, const std::vector<std::string>
 
 std::string constraints_text(const FieldOptions& o) {
   std::vector<std::string> parts;
-  if (o.choices) parts.push_back("one of: " + join(*o.choices, ", "));
+  if (o.choices) parts.push_back("one of: " + join_list(*o.choices, ", "));
   if (o.min && o.max) parts.push_back(format_double(*o.min, false) + " to " + format_double(*o.max, false));
   else if (o.min) parts.push_back(">= " + format_double(*o.min, false));
   else if (o.max) parts.push_back("<= " + format_double(*o.max, false));
-  return parts.empty() ? "" : " [" + join(parts, "; ") + "]";
+  return parts.empty() ? "" : " [" + join_list(parts, "; ") + "]";
 }
 
 std::string to_flow_string(const YAML::Node& node) { return emit_text(node, YAML::Flow); }
