@@ -13,11 +13,8 @@
 //                         [--threads 2]
 //                         [--decode-context 32768] [--decode-steps 8] [--original PATH]
 //
-// Peak memory: the process's peak resident set during the call minus its resident set before it
-// (Linux VmHWM, reset through /proc/self/clear_refs; allocations over 256 KiB are mmapped so freed
-// buffers leave the resident set at once). Inputs allocated before the call are not counted.
+// Peak memory as bench/bench_common.h measures it.
 #include <ATen/ATen.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,8 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "attention/variants/lambda.h"
 #include "attention/registry.h"
+#include "attention/variants/lambda.h"
+#include "bench/bench_common.h"
 #include "framework/core/threads.h"
 #include "models/causal_lm.h"
 #include "models/model_config_json.h"
@@ -39,49 +37,9 @@
 
 namespace fs = std::filesystem;
 using namespace lminf;
+using namespace lminf::bench;
 
 namespace {
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-int64_t status_kib(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
-  return -1;
-}
-
-void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-struct Measure {
-  double seconds = 0;   // best of the repetitions
-  double peak_mib = 0;  // largest peak over the repetitions
-};
-
-Measure measure(const std::function<void()>& f, int reps) {
-  Measure m{1e30, 0};
-  for (int r = 0; r < reps; ++r) {
-    const int64_t rss0 = status_kib("VmRSS");
-    reset_peak();
-    const double t0 = now_s();
-    f();
-    m.seconds = std::min(m.seconds, now_s() - t0);
-    m.peak_mib = std::max(m.peak_mib, double(status_kib("VmHWM") - rss0) / 1024.0);
-  }
-  return m;
-}
-
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(std::stoll(item));
-  return out;
-}
-
-std::string kib(int64_t T) { return T % 1024 == 0 ? std::to_string(T / 1024) + "k" : std::to_string(T); }
 
 AttentionSpec lambda_spec(int64_t L, int64_t G) {
   return AttentionSpec::parse("{variant: lambda, local_branch: " + std::to_string(L) +
@@ -407,7 +365,7 @@ void bench_decode(const Options& o, CausalLM& model, const ModelConfig& cfg) {
 
 int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
-  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);  // large buffers straight from mmap: freed memory leaves at once
+  large_buffers_from_mmap();
   set_compute_threads(o.threads);
   std::printf("attention benchmark: %d threads, %lld heads x %lld, G = %lld, best of %d\n", o.threads,
               static_cast<long long>(o.heads), static_cast<long long>(Options::D), static_cast<long long>(Options::G),
