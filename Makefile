@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_LABELS ?= cpu|mpi
 
-.PHONY: setup configure build demo test bench clean
+.PHONY: setup configure build demo test bench baselines clean
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,11 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD) -L '$(CTEST_LABELS)' --output-on-failure -j $(JOBS)
+
+# every attention variant and KV-cache policy side by side (scripts/baselines.sh; docs/attention.md)
+baselines: build
+	bash scripts/baselines.sh $(BUILD) configs/embedded/baselines.yaml
+	PASSKEY_TASK= bash scripts/baselines.sh $(BUILD) configs/stories260k-baselines.yaml
 
 bench: build
 	$(BUILD)/bench/lminf_bench

@@ -112,7 +112,8 @@ std::string write_sweep_table(const fs::path& dir, const std::vector<SweepPoint>
         if (std::find(buckets.begin(), buckets.end(), n) == buckets.end()) buckets.push_back(n);
       }
   }
-  std::vector<std::string> header = keys;
+  std::vector<std::string> header = {"point"};  // the point's folder under `dir`
+  header.insert(header.end(), keys.begin(), keys.end());
   header.insert(header.end(), metrics.begin(), metrics.end());
   header.insert(header.end(), buckets.begin(), buckets.end());
   std::ostringstream csv, md;
@@ -124,7 +125,7 @@ std::string write_sweep_table(const fs::path& dir, const std::vector<SweepPoint>
   for (size_t i = 0; i < header.size(); ++i) md << " --- |";
   md << "\n";
   for (size_t pi = 0; pi < points.size(); ++pi) {
-    std::vector<std::string> row;
+    std::vector<std::string> row = {sweep_folder_name(points[pi])};
     for (const auto& k : keys) {
       std::string v;
       for (const auto& [pk, pv] : points[pi].overrides)

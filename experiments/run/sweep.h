@@ -29,7 +29,7 @@ std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string&
 std::string sweep_folder_name(const SweepPoint& p);
 
 // The combined table over the points' results.json files (missing ones are listed as not run).
-// Columns: the swept keys, then the scalar metrics of the first completed result, then for each
+// Columns: the point's folder (`point`), the swept keys, then the scalar metrics of the results, then for each
 // NLL bucket its mean NLL. Writes sweep.csv and sweep.md into `dir` atomically; returns the Markdown.
 std::string write_sweep_table(const std::filesystem::path& dir, const std::vector<SweepPoint>& points);
 

@@ -40,10 +40,10 @@ TEST(Sweep, TableHasOneRowPerPointAndMarksMissing) {
   write_text(d / sweep_folder_name(pts[0]) / "results.json",
              R"({"mean_nll": 2.5, "ppl": 12.18, "buckets": [{"start": 0, "end": 64, "mean_nll": 2.0}]})");
   const std::string md = write_sweep_table(d.path(), pts);
-  EXPECT_NE(md.find("| vanilla | 2.5 | 12.18 | 2 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| lambda | not run | not run |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| variant-vanilla | vanilla | 2.5 | 12.18 | 2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| variant-lambda | lambda | not run | not run |"), std::string::npos) << md;
   const std::string csv = lminf::testing::read_text(d / "sweep.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "attention.variant,mean_nll,ppl,nll@0-63");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "point,attention.variant,mean_nll,ppl,nll@0-63");
 }
 
 }  // namespace

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make baselines: every attention variant and KV-cache policy of a sweep config, side by side on one
+# model at 8x its training length, from one command:
+#   1. the config itself: NLL by position with the three factor dumps, one point per method (the
+#      sweep then overlays the points with `lminf analyze`: plots and tables in OUT/ppl/analysis);
+#   2. task passkey on the same points (OUT/passkey; skipped with PASSKEY_TASK= for a model without
+#      a tokenizer, such as stories260k);
+#   3. one table, OUT/baselines.md (and .csv): per point the NLL in and far past the training length,
+#      the passkey accuracy, and the factor summaries, each averaged over layers: logit bound growth
+#      (the bound at the largest recorded distance minus the bound at the largest one below the training
+#      length, max_position_embeddings), entropy growth (the last position window's mean entropy minus
+#      that of the last window inside the training length) and first-token separation (hidden states), from the outputs of 1 and 2.
+#
+#   bash scripts/baselines.sh [BUILD] [CONFIG] [OUT]
+#   CONFIG: configs/embedded/baselines.yaml (default) or configs/stories260k-baselines.yaml
+#   PASSKEY_TASK: the passkey task section (YAML); empty: no passkey part
+set -euo pipefail
+BUILD=${1:-build}
+CONFIG=${2:-configs/embedded/baselines.yaml}
+NAME=$(basename "$CONFIG" .yaml)
+OUT=${3:-$BUILD/baselines/$NAME}
+LMINF="$BUILD/lminf"
+PASSKEY_TASK=${PASSKEY_TASK-"{type: passkey, lengths: [128, 512, 1024], depths: [0, 0.5, 1], samples: 2, key_min: 1, key_max: 9999999, max_new_tokens: 7}"}
+command -v jq > /dev/null || { echo "baselines: jq is missing (bash scripts/setup.sh installs it)" >&2; exit 1; }
+
+set_args=(--set output.dir="$OUT/ppl")
+if grep -q "build/demo/corpus/heldout" "$CONFIG"; then  # the embedded model's held-out GNU manuals
+  bash scripts/make_corpus.sh "$BUILD/demo/corpus" > /dev/null
+  set_args+=(--set data.path="$BUILD/demo/corpus/heldout")
+fi
+"$LMINF" run "$CONFIG" "${set_args[@]}"
+if [ -n "$PASSKEY_TASK" ]; then
+  "$LMINF" run "$CONFIG" "${set_args[@]}" --set output.dir="$OUT/passkey" --set "task=$PASSKEY_TASK" \
+    --set dump=null --set data=null
+fi
+
+# 3. The table: NLL columns from the perplexity sweep, accuracy from the passkey sweep (joined on the
+# point's folder), factor summaries from the overlay analysis (runs matched by their folder).
+csv_json() {  # a sweep.csv as a JSON list of objects (no quoted commas in these files)
+  [ -f "$1" ] || { echo "[]"; return; }
+  jq -R -s 'split("\n") | map(select(length > 0) | split(",")) | .[0] as $h | .[1:] | map([$h, .] | transpose | map({(.[0]): .[1]}) | add)' "$1"
+}
+# The training length: max_position_embeddings of the model the points ran (their resolved config).
+first_point=$(ls -d "$OUT"/ppl/*/config.yaml | head -1)
+model_path=$(awk '/^model:/ { m = 1; next } m && /^  path:/ { print $2; exit }' "$first_point")
+TRAIN=$(jq '.max_position_embeddings' "$model_path/config.json")
+csv_json "$OUT/ppl/sweep.csv" > "$OUT/.ppl.json"
+csv_json "$OUT/passkey/sweep.csv" > "$OUT/.passkey.json"
+jq -n -r --argjson train "$TRAIN" --slurpfile ppl "$OUT/.ppl.json" --slurpfile pk "$OUT/.passkey.json" \
+  --slurpfile an "$OUT/ppl/analysis/summary.json" '
+  def num: if . == null or . == "" then null else tonumber end;
+  def f3: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
+  def mean: if length == 0 then null else add / length end;
+  def folder: split("/") | .[-2];
+  ($an[0].runs | map(select(.kind == "factors")) | map({key: (.path | folder), value: .}) | from_entries) as $fac
+  | ($pk[0] | map({key: .point, value: .accuracy}) | from_entries) as $acc
+  | ($ppl[0][0] | keys_unsorted | map(select(startswith("nll@")))) as $b
+  | ["| point | NLL " + ($b[0] | ltrimstr("nll@")) + " | NLL " + ($b[-1] | ltrimstr("nll@")) + " | rise | passkey accuracy | logit bound growth | entropy growth | first-token separation |",
+     "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  + ($ppl[0] | map(
+      . as $r | ($fac[$r.point]) as $f
+      | ($r[$b[0]] | num) as $in | ($r[$b[-1]] | num) as $far
+      | (if $f then [$f.factor1[] | .bound_at_distance | (to_entries | sort_by(.key | tonumber)) as $e
+                     | ($e[-1].value - ($e | map(select((.key | tonumber) < $train))[-1].value))] | mean
+         else null end) as $g1
+      | (if $f then [$f.factor2[] | .windows | (.[-1].entropy - (map(select(.hi <= $train))[-1].entropy))] | mean else null end) as $g2
+      | (if $f then [$f.factor3[]? | select(.site == "hidden_states") | .separation] | mean else null end) as $s3
+      | "| \($r.point) | \($in | f3) | \($far | f3) | \(if $in and $far then ($far - $in) | f3 else "-" end) | \($acc[$r.point] // "-") | \($g1 | f3) | \($g2 | f3) | \($s3 | f3) |"))
+  | .[]' > "$OUT/baselines.md"
+rm -f "$OUT/.ppl.json" "$OUT/.passkey.json"
+echo
+cat "$OUT/baselines.md"
+echo
+echo "table: $OUT/baselines.md; plots: $OUT/ppl/analysis; passkey heat maps: $OUT/passkey/*/niah_heatmap.png"
