@@ -5,11 +5,13 @@
 #      sweep then overlays the points with `lminf analyze`: plots and tables in OUT/ppl/analysis);
 #   2. task passkey on the same points (OUT/passkey; skipped with PASSKEY_TASK= for a model without
 #      a tokenizer, such as stories260k);
-#   3. one table, OUT/baselines.md (and .csv): per point the NLL in and far past the training length,
+#   3. one table, OUT/baselines.md: per point the mean NLL of the last position window inside the
+#      training length and of the last window (the analysis's windows [2^k, 2^(k+1))),
 #      the passkey accuracy, and the factor summaries, each averaged over layers: logit bound growth
 #      (the bound at the largest recorded distance minus the bound at the largest one below the training
 #      length, max_position_embeddings), entropy growth (the last position window's mean entropy minus
-#      that of the last window inside the training length) and first-token separation (hidden states), from the outputs of 1 and 2.
+#      that of the last window inside the training length) and first-token separation (hidden states),
+#      from the outputs of 1 and 2.
 #
 #   bash scripts/baselines.sh [BUILD] [CONFIG] [OUT]
 #   CONFIG: configs/embedded/baselines.yaml (default) or configs/stories260k-baselines.yaml
@@ -48,24 +50,27 @@ csv_json "$OUT/ppl/sweep.csv" > "$OUT/.ppl.json"
 csv_json "$OUT/passkey/sweep.csv" > "$OUT/.passkey.json"
 jq -n -r --argjson train "$TRAIN" --slurpfile ppl "$OUT/.ppl.json" --slurpfile pk "$OUT/.passkey.json" \
   --slurpfile an "$OUT/ppl/analysis/summary.json" '
-  def num: if . == null or . == "" then null else tonumber end;
   def f3: if . == null then "-" else (. * 1000 | round / 1000 | tostring) end;
   def mean: if length == 0 then null else add / length end;
   def folder: split("/") | .[-2];
-  ($an[0].runs | map(select(.kind == "factors")) | map({key: (.path | folder), value: .}) | from_entries) as $fac
+  def by_folder(kind): map(select(.kind == kind)) | map({key: (.path | folder), value: .}) | from_entries;
+  def inside: map(select(.hi <= $train))[-1];  # the last window inside the training length
+  ($an[0].runs | by_folder("factors")) as $fac
+  | ($an[0].runs | by_folder("token_nll")) as $nll
   | ($pk[0] | map({key: .point, value: .accuracy}) | from_entries) as $acc
-  | ($ppl[0][0] | keys_unsorted | map(select(startswith("nll@")))) as $b
-  | ["| point | NLL " + ($b[0] | ltrimstr("nll@")) + " | NLL " + ($b[-1] | ltrimstr("nll@")) + " | rise | passkey accuracy | logit bound growth | entropy growth | first-token separation |",
+  | ($nll | to_entries[0].value.nll.windows) as $w
+  | ["| point | NLL \($w | inside | "\(.lo)-\(.hi - 1)") | NLL \($w[-1] | "\(.lo)-\(.hi - 1)") | rise | passkey accuracy | logit bound growth | entropy growth | first-token separation |",
      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   + ($ppl[0] | map(
-      . as $r | ($fac[$r.point]) as $f
-      | ($r[$b[0]] | num) as $in | ($r[$b[-1]] | num) as $far
+      .point as $p | ($fac[$p]) as $f
+      | ($nll[$p].nll.windows // []) as $nw
+      | ($nw | inside | .nll?) as $in | ($nw[-1].nll?) as $far
       | (if $f then [$f.factor1[] | .bound_at_distance | (to_entries | sort_by(.key | tonumber)) as $e
                      | ($e[-1].value - ($e | map(select((.key | tonumber) < $train))[-1].value))] | mean
          else null end) as $g1
-      | (if $f then [$f.factor2[] | .windows | (.[-1].entropy - (map(select(.hi <= $train))[-1].entropy))] | mean else null end) as $g2
+      | (if $f then [$f.factor2[] | .windows | (.[-1].entropy - (inside.entropy))] | mean else null end) as $g2
       | (if $f then [$f.factor3[]? | select(.site == "hidden_states") | .separation] | mean else null end) as $s3
-      | "| \($r.point) | \($in | f3) | \($far | f3) | \(if $in and $far then ($far - $in) | f3 else "-" end) | \($acc[$r.point] // "-") | \($g1 | f3) | \($g2 | f3) | \($s3 | f3) |"))
+      | "| \($p) | \($in | f3) | \($far | f3) | \(if $in and $far then ($far - $in) | f3 else "-" end) | \($acc[$p] // "-") | \($g1 | f3) | \($g2 | f3) | \($s3 | f3) |"))
   | .[]' > "$OUT/baselines.md"
 rm -f "$OUT/.ppl.json" "$OUT/.passkey.json"
 echo
