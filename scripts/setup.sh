@@ -20,6 +20,7 @@ PACKAGES=(
   nodejs                  # tokenizer golden tests (npm packages fetched at test time; they skip without)
   gnuplot-nox             # lminf analyze plots
   jq                      # scripts/baselines.sh joins the sweep tables
+  wamerican               # /usr/share/dict/words: task ruler's word list (keys, values, common words)
   # The embedded model's corpus: GNU manuals shipped as info files (scripts/make_corpus.sh,
   # docs/embedded_model.md); sed, grep and diffutils are the held-out manuals of make demo.
   sed grep diffutils coreutils findutils gzip gettext automake m4 wget gnupg nettle-dev bc ed time

@@ -1,6 +1,7 @@
-// The needle-in-a-haystack heat map: accuracy per (prompt length, needle depth) cell, one coloured
-// box per cell (red 0 .. green 1, grey: no sample) with the value written in it, drawn by gnuplot
-// from a CSV table in the same folder (task passkey's niah.csv).
+// The needle-in-a-haystack heat map: a value in [0, 1] per (x, y) cell -- accuracy per (prompt
+// length, needle depth), or score per (prompt length, task) -- one coloured box per cell (red 0 ..
+// green 1, grey: no sample) with the value written in it, drawn by gnuplot from a CSV table in the
+// same folder (task passkey's niah.csv, task ruler's ruler.csv).
 #pragma once
 
 #include <filesystem>
@@ -17,6 +18,8 @@ struct NiahHeatmap {
   std::string title;
   std::string x_title = "prompt length (tokens)";
   std::string y_title = "needle depth";
+  std::string value_title = "accuracy";  // of the colour box
+  std::string source = "task passkey";   // who generated the script (its first comment line)
 };
 
 // The gnuplot script that draws `h` into `<stem>.png` and `<stem>.svg` (gnuplot runs in the folder).

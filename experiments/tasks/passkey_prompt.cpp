@@ -32,26 +32,16 @@ std::string passkey_needle_text(const std::string& needle_template, int64_t key)
 }
 
 PasskeyPromptBuilder::PasskeyPromptBuilder(const Tokenizer& tok, PasskeyTemplate t, bool bos)
-    : tok_(tok), t_(std::move(t)), bos_(bos) {
+    : tok_(tok), pieces_(tok), t_(std::move(t)), bos_(bos) {
   if (bos_ && tok_.bos_id() < 0)
     fail("passkey: ", tok_.description(), " has no BOS token (set task.bos: false)");
   if (t_.needle.find("{key}") == std::string::npos)
     fail("passkey: task.needle \"", t_.needle, "\" has no {key} slot (write {key} where the pass key goes)");
   if (t_.filler.empty()) fail("passkey: task.filler is empty (the haystack is made of it)");
-  // SentencePiece marks the start of every separately encoded piece as a word start, so its pieces
-  // decode joined by spaces; byte-level BPE does not, and needs the space in the text.
-  std::vector<int64_t> ab = tok_.encode("a", false), b = tok_.encode("b", false);
-  ab.insert(ab.end(), b.begin(), b.end());
-  self_separate_ = tok_.decode(ab, true) == "a b";
   task_ids_ = part(t_.task_line, true);
   filler_ids_ = part(t_.filler, false);
   question_ids_ = part(t_.question, false);
   if (filler_ids_.empty()) fail("passkey: task.filler \"", t_.filler, "\" encodes to no tokens");
-}
-
-std::vector<int64_t> PasskeyPromptBuilder::part(const std::string& text, bool first) const {
-  if (text.empty()) return {};
-  return tok_.encode(first || self_separate_ ? text : " " + text, false);
 }
 
 int64_t PasskeyPromptBuilder::fixed_tokens(int64_t key) const {

@@ -10,9 +10,7 @@
 // concatenated, so the length is exact whatever the tokenizer merges across a boundary. The filler
 // is the filler sentence's tokens repeated and cut at a token boundary to the count needed (before
 // the needle and before the question); the part after the needle starts with a whole sentence.
-// BOS, when used, is counted in the length. Tokenizers that put a word-start marker on every
-// separately encoded piece (SentencePiece's dummy prefix) join the parts with a space by
-// themselves; for the others (byte-level BPE) every part after the first is encoded as " " + text.
+// BOS, when used, is counted in the length. How the parts are joined: experiments/tasks/prompt_pieces.h.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/tasks/prompt_pieces.h"
 #include "framework/text/tokenizer.h"
 
 namespace lminf {
@@ -60,16 +59,16 @@ class PasskeyPromptBuilder {
   // Tokens of everything but the filler for this key (BOS, task line, needle, question).
   int64_t fixed_tokens(int64_t key) const;
   // The token ids of one part as placed in the prompt (`first`: the part that opens the text).
-  std::vector<int64_t> part(const std::string& text, bool first) const;
-  bool pieces_self_separate() const { return self_separate_; }
+  std::vector<int64_t> part(const std::string& text, bool first) const { return pieces_.part(text, first); }
+  bool pieces_self_separate() const { return pieces_.self_separate(); }
 
  private:
   std::vector<int64_t> filler_run(int64_t n) const;  // n filler tokens from the start of a sentence
 
   const Tokenizer& tok_;
+  PromptPieces pieces_;
   PasskeyTemplate t_;
   bool bos_;
-  bool self_separate_;
   std::vector<int64_t> task_ids_, filler_ids_, question_ids_;
 };
 

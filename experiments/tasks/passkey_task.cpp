@@ -10,6 +10,7 @@
 #include "analysis/report/csv_table.h"
 #include "analysis/report/gnuplot.h"
 #include "analysis/report/niah_heatmap.h"
+#include "experiments/tasks/sample_rng.h"
 #include "framework/io/atomic_file.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
@@ -20,14 +21,6 @@ namespace lminf {
 namespace fs = std::filesystem;
 
 namespace {
-
-// SplitMix64 (Steele et al.): a well-mixed 64-bit hash step, the same on every platform.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 uint64_t sample_hash(int64_t seed, int64_t length, int64_t depth_index, int64_t sample, uint64_t stream) {
   uint64_t h = splitmix64(static_cast<uint64_t>(seed) ^ 0x70A55E7ULL);

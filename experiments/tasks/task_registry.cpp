@@ -5,6 +5,7 @@
 #include "experiments/tasks/generation_task.h"
 #include "experiments/tasks/passkey_task.h"
 #include "experiments/tasks/qa_task.h"
+#include "experiments/tasks/ruler_task.h"
 #include "experiments/tasks/perplexity_task.h"
 #include "experiments/tasks/pretrain_task.h"
 #include "experiments/tasks/streaming_perplexity_task.h"
@@ -43,6 +44,7 @@ const std::vector<TaskInfo>& task_registry() {
           "question answering over long documents from JSONL: prompt template, truncation, stop strings, SQuAD F1/EM"),
       entry<PasskeyTask>(
           "passkey retrieval and a needle-in-a-haystack grid: accuracy by prompt length and needle depth"),
+      entry<RulerTask>("RULER's synthetic suite (niah, vt, cwe, fwe, qa) offline: scores by task x length, effective length"),
   };
   return tasks;
 }

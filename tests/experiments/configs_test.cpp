@@ -73,6 +73,11 @@ TEST(ShippedConfigs, EveryConfigAndSweepPointValidates) {
         base.push_back("data.path=" + fake.string());
       }
     }
+    if (root["task"] && root["task"]["haystack"] && !fs::exists(root["task"]["haystack"].as<std::string>())) {
+      const fs::path fake = tmp / ("haystack-" + std::to_string(validated) + ".txt");  // task ruler's text
+      write_text(fake, "A text haystack of a few words.\n");
+      base.push_back("task.haystack=" + fake.string());
+    }
     if (root["task"] && root["task"]["eval_path"] && !fs::exists(root["task"]["eval_path"].as<std::string>())) {
       const fs::path fake = tmp / ("eval-" + std::to_string(validated) + ".ids");
       write_text(fake, "1 2 3\n");
