@@ -4,8 +4,11 @@
 
 #include <algorithm>
 
+#include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
 #include "attention/variants/lambda.h"
+#include "attention/variants/rerope.h"
+#include "attention/variants/self_extend.h"
 #include "attention/variants/streaming.h"
 #include "attention/variants/top_k.h"
 #include "attention/variants/vanilla.h"
@@ -55,6 +58,27 @@ const std::vector<VariantInfo>& attention_variants() {
           "ablation: every earlier token visible at distance min(d, D); optional triangle_offset on the middle "
           "(j >= G, d >= L); full cache",
           {"{limit_distance: 8, triangle_offset: 0.3, local_branch: 8, global_branch: 2}"}),
+      // Windows, groups and chunks below, at and just past the test lengths (23, 37, 41 tokens).
+      entry<SelfExtendAttention, SelfExtendParams>(
+          "self_extend",
+          "Self-Extend: keys at d < neighbor_window at their true distance, the rest at grouped positions "
+          "(query p/G + W - W/G, key j/G); full cache",
+          {"{group_size: 3, neighbor_window: 8, block_size: 5, key_block_size: 7}",
+           "{group_size: 4, neighbor_window: 22, block_size: 6, key_block_size: 4}",
+           "{group_size: 5, neighbor_window: 23}"}),
+      entry<ReropeAttention, ReropeParams>(
+          "rerope",
+          "ReRoPE: keys at d < window at their true distance, the rest at window (Leaky: window + (d - window)/k); "
+          "optional log-length query scaling; full cache",
+          {"{window: 8}", "{window: 6, leaky_k: 2.5, log_scale_base: 16, block_size: 5, key_block_size: 7}",
+           "{window: 22, leaky_k: 4, block_size: 8}"}),
+      entry<DcaAttention, DcaParams>(
+          "dca",
+          "dual chunk attention (ChunkLlama): intra-chunk, successive-chunk and inter-chunk position views "
+          "merged by log-sum-exp, distances <= chunk_size; full cache",
+          {"{chunk_size: 10, local_window: 3, block_size: 4, key_block_size: 5}",
+           "{chunk_size: 13, local_window: 9, block_size: 3}", "{chunk_size: 26, local_window: 3}",
+           "{chunk_size: 12, local_window: 0, key_block_size: 5}"}),
   };
   return variants;
 }

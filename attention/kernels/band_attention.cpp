@@ -44,6 +44,31 @@ at::Tensor triangle_tile(const TriangleBias& t, int64_t i0, int64_t bq, int64_t 
   return at::where(middle, row, at::zeros({1}, row.options())).to(dt);
 }
 
+// far_q_pos[qs + r] - k_pos of far keys [ks, ks + bk): [bq, bk], in the positions' promoted dtype
+// (int64 for integer positions, float64 for fractional ones) on `dev`.
+at::Tensor far_distance(const AlibiBias& al, int64_t qs, int64_t bq, int64_t ks, int64_t bk, at::Device dev) {
+  const at::Tensor fq = al.far_q_pos.to(dev);
+  at::Tensor qp = (fq.size(0) == 1 ? fq.expand({bq}) : fq.narrow(0, qs, bq)).unsqueeze(1);  // [bq, 1]
+  if (al.far_k_pos.defined()) return qp - al.far_k_pos.to(dev).narrow(0, ks, bk).unsqueeze(0);
+  if (!al.far_k_at_index) return qp.expand({bq, bk});
+  return qp - at::arange(ks, ks + bk, at::TensorOptions().device(dev).dtype(at::kLong)).unsqueeze(0);
+}
+
+// Hands observers one tile of scaled logits s (viewable as [B, H, bq, bk]; masked entries -inf), a copy.
+void emit_tile(const TileReport& r, const at::Tensor& s, int64_t B, int64_t H, int64_t bq, int64_t bk,
+               int64_t q_start, int64_t k_start, at::ScalarType acc_t) {
+  Observation o;
+  o.site = Site::kAttnLogits;
+  o.layer = r.layer;
+  o.data = s.reshape({B, H, bq, bk}).to(acc_t, /*non_blocking=*/false, /*copy=*/true);
+  o.q_start = q_start;
+  o.k_start = k_start;
+  o.head_offset = r.head_offset;
+  r.observers->emit(o);
+}
+
+bool wants_tiles(const TileReport& r) { return r.observers && r.observers->wants(Site::kAttnLogits, r.layer); }
+
 }  // namespace
 
 namespace {
@@ -64,7 +89,7 @@ class BandKernel {
     acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
     f_opts = q.options().dtype(acc_t);
     idx = q.options().dtype(at::kLong);  // index tensors live beside the queries (CPU or CUDA)
-    report_tiles = a.report.observers && a.report.observers->wants(Site::kAttnLogits, a.report.layer);
+    report_tiles = wants_tiles(a.report);
     fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
     // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
     if (a.alibi) neg_slopes = a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1});
@@ -125,27 +150,14 @@ class BandKernel {
 
   // -m_h * distance for the tile of rows [qs, qs + bq) x keys [ks, ks + bk): [Hkv, g, bq, bk] in acc_t.
   at::Tensor alibi_tile(int64_t qs, int64_t bq, int64_t ks, int64_t bk, bool is_far) const {
-    at::Tensor kj = at::arange(ks, ks + bk, idx).unsqueeze(0);  // [1, bk]
-    at::Tensor dist;
-    if (!is_far) {
-      dist = at::arange(a.q_offset + qs, a.q_offset + qs + bq, idx).unsqueeze(1) - kj;
-    } else {
-      const at::Tensor fq = a.alibi->far_q_pos.to(q.device());
-      at::Tensor qp = (fq.size(0) == 1 ? fq.expand({bq}) : fq.narrow(0, qs, bq)).unsqueeze(1);  // [bq, 1]
-      dist = a.alibi->far_k_at_index ? qp - kj : qp.expand({bq, bk});
-    }
+    at::Tensor dist = is_far ? far_distance(*a.alibi, qs, bq, ks, bk, q.device())
+                             : at::arange(a.q_offset + qs, a.q_offset + qs + bq, idx).unsqueeze(1) -
+                                   at::arange(ks, ks + bk, idx).unsqueeze(0);
     return neg_slopes * dist.to(acc_t);
   }
 
   void report(const at::Tensor& s, int64_t i0, int64_t bq, int64_t ks, int64_t bk, bool is_far) const {
-    Observation o;
-    o.site = Site::kAttnLogits;
-    o.layer = a.report.layer;
-    o.data = s.reshape({B, H, bq, bk}).to(acc_t, /*non_blocking=*/false, /*copy=*/true);
-    o.q_start = a.report.abs_offset + i0;
-    o.k_start = is_far ? ks : a.report.abs_offset + ks;
-    o.head_offset = a.report.head_offset;
-    a.report.observers->emit(o);
+    emit_tile(a.report, s, B, H, bq, bk, a.report.abs_offset + i0, is_far ? ks : a.report.abs_offset + ks, acc_t);
   }
 
   // One tile [far | band], one masked softmax, one matmul per part with the matching values.
@@ -279,6 +291,51 @@ at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const
 std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index) {
   if (!slopes.defined()) return std::nullopt;
   return AlibiBias{slopes, far_q_pos, far_k_at_index};
+}
+
+std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, const at::Tensor& far_k_pos) {
+  if (!slopes.defined()) return std::nullopt;
+  return AlibiBias{slopes, far_q_pos, false, far_k_pos};
+}
+
+at::Tensor scale_rows(const at::Tensor& x, const at::Tensor& row_scale) {
+  if (!row_scale.defined()) return x;
+  const auto t = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  return (x.to(t) * row_scale.to(x.device(), t).view({1, 1, -1, 1})).to(x.scalar_type());
+}
+
+BandAttentionResult rectangle_attention(const RectangleAttentionArgs& a) {
+  const at::Tensor& q = a.q;
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3);
+  const int64_t Hkv = a.v.size(1), F = a.v.size(2), Dv = a.v.size(3);
+  if (H % Hkv != 0) fail("attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
+  LMINF_CHECK(F >= 1 && a.k.size(2) == F, "rectangle_attention needs matching keys and values, got ", a.k.size(2),
+              " keys and ", F, " values");
+  if (a.opts.block_q <= 0 || a.opts.block_k <= 0) fail("attention: block sizes must be > 0");
+  const int64_t g = H / Hkv;
+  const at::ScalarType dtype = q.scalar_type(), acc_t = dtype == at::kDouble ? at::kDouble : at::kFloat;
+  const at::TensorOptions f_opts = q.options().dtype(acc_t);
+  const bool report_tiles = wants_tiles(a.report);
+  at::Tensor neg_slopes;  // [Hkv, g, 1, 1]: ALiBi only
+  if (a.alibi) neg_slopes = a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1});
+  at::Tensor out = at::empty({B, H, Tq, Dv}, q.options()), lse = at::empty({B, H, Tq}, f_opts);
+  for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
+    const int64_t bq = std::min(a.opts.block_q, Tq - qs), rows = g * bq;
+    at::Tensor qb = q.narrow(2, qs, bq).reshape({B, Hkv, rows, D});
+    OnlineSoftmax sm{at::full({B, Hkv, rows, 1}, -std::numeric_limits<float>::infinity(), f_opts),
+                     at::zeros({B, Hkv, rows, 1}, f_opts), at::zeros({B, Hkv, rows, Dv}, f_opts)};
+    for (int64_t ks = 0; ks < F; ks += a.opts.block_k) {
+      const int64_t bk = std::min(a.opts.block_k, F - ks);
+      at::Tensor s = at::matmul(qb, a.k.narrow(2, ks, bk).transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
+      if (a.alibi)
+        s.view({B, Hkv, g, bq, bk}).add_(neg_slopes * far_distance(*a.alibi, qs, bq, ks, bk, q.device()).to(acc_t));
+      if (report_tiles) emit_tile(a.report, s, B, H, bq, bk, a.q_start_abs + qs, a.k_start_abs + ks, acc_t);
+      sm.add(s, a.v.narrow(2, ks, bk), dtype);
+    }
+    out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
+    lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
+  }
+  return {out, lse};
 }
 
 BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {

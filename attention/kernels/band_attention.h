@@ -37,10 +37,14 @@ struct TriangleBias {
 
 // ALiBi (MPT): near logits get -m_h * (p - j); far logits -m_h * (far_q_pos[row] - far_k_pos[j]),
 // the same effective-distance description a rotary variant realises by rotating q_far and k_far.
+// Positions may be fractional (floating tensors: Leaky ReRoPE); distances are formed in float32
+// (float64 for float64 inputs).
 struct AlibiBias {
   at::Tensor slopes;              // [H] float32, heads of q_near's head axis
-  at::Tensor far_q_pos;           // [Tq] or [1] int64: the far branch's query position per row
+  at::Tensor far_q_pos;           // [Tq] or [1] int64 or floating: the far branch's query position per row
   bool far_k_at_index = false;    // far keys at their cache index (true) or at 0 (the "stationary" key)
+  at::Tensor far_k_pos;           // [F] int64 or floating: each far key's own position; when defined it
+                                  // replaces far_k_at_index (self_extend's grouped keys, dca's chunk keys)
 };
 
 struct BandAttentionArgs {
@@ -89,6 +93,31 @@ at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const
 
 // The far branch's ALiBi description when `slopes` is defined (see AlibiBias), else nullopt.
 std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index);
+// The same with explicit far key positions ([F], see AlibiBias::far_k_pos).
+std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, const at::Tensor& far_k_pos);
+
+// x ([B, H, T, D]) with row t multiplied by row_scale[t] ([T] float64 or float32), in float32
+// (float64 for float64 inputs) before the cast back: a per-query logit scale such as ReRoPE's
+// log-length scaling, applied to queries that already carry 1/sqrt(head_dim). Undefined: x as is.
+at::Tensor scale_rows(const at::Tensor& x, const at::Tensor& row_scale);
+
+// Every key visible to every query row (no causal mask): the inter-chunk views of dual chunk
+// attention. Key tiles of block_k columns merged by an online softmax (memory block_q x block_k per
+// head), grouped-query heads folded into rows as in band_attention. Observers get each tile's logits
+// with q_start = q_start_abs + row and k_start = k_start_abs + column.
+struct RectangleAttentionArgs {
+  at::Tensor q;  // [B, H, Tq, D] encoded and scaled queries
+  at::Tensor k;  // [B, Hkv, F, D] encoded keys
+  at::Tensor v;  // [B, Hkv, F, Dv]
+  std::optional<AlibiBias> alibi;  // far_q_pos [Tq] or [1] and far_k_pos [F]: logit -= m_h * (q_pos - k_pos)
+  BlockwiseOptions opts;
+  TileReport report;
+  int64_t q_start_abs = 0;  // absolute position of query row 0 and key 0, for the report
+  int64_t k_start_abs = 0;
+};
+
+// Output [B, H, Tq, Dv] in q's dtype and each row's log-sum-exp (float32; float64 for float64 inputs).
+BandAttentionResult rectangle_attention(const RectangleAttentionArgs& args);
 
 // Merges two attention results over disjoint key sets of the same rows by their log-sum-exps:
 // out = out_a * exp(lse_a - lse) + out_b * exp(lse_b - lse), lse = log(exp(lse_a) + exp(lse_b)).

@@ -3,25 +3,31 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace lminf {
 namespace {
 
+// The rule's tables, filled pair by pair. Positions are held in float64 and handed out as int64
+// unless the rule has fractional positions (Leaky ReRoPE).
 struct RuleTables {
   at::Tensor visible, q_pos, k_pos, bias;
   RuleTables(int64_t Tq, int64_t K)
       : visible(at::zeros({Tq, K}, at::kBool)),
-        q_pos(at::zeros({Tq, K}, at::kLong)),
-        k_pos(at::zeros({Tq, K}, at::kLong)),
+        q_pos(at::zeros({Tq, K}, at::kDouble)),
+        k_pos(at::zeros({Tq, K}, at::kDouble)),
         bias(at::zeros({Tq, K}, at::kDouble)) {}
-  void see(int64_t i, int64_t j, int64_t qp, int64_t kp, double b = 0.0) {
+  void see(int64_t i, int64_t j, double qp, double kp, double b = 0.0) {
     visible.accessor<bool, 2>()[i][j] = true;
-    q_pos.accessor<int64_t, 2>()[i][j] = qp;
-    k_pos.accessor<int64_t, 2>()[i][j] = kp;
+    q_pos.accessor<double, 2>()[i][j] = qp;
+    k_pos.accessor<double, 2>()[i][j] = kp;
     bias.accessor<double, 2>()[i][j] = b;
   }
-  AttentionRule rule() const { return {visible, q_pos, k_pos, bias}; }
+  AttentionRule rule(bool fractional = false) const {
+    if (fractional) return {visible, q_pos, k_pos, bias};
+    return {visible, q_pos.to(at::kLong), k_pos.to(at::kLong), bias};
+  }
 };
 
 // x's first r = cos.size(-1) features rotated by (cos, sin), float64, the rest unchanged:
@@ -106,30 +112,91 @@ AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::
   return t.rule();
 }
 
+AttentionRule self_extend_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t G, int64_t W) {
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    for (int64_t j = 0; j <= p; ++j) {
+      if (p - j < W)
+        t.see(i, j, double(p), double(j));
+      else
+        t.see(i, j, double(p / G + W - W / G), double(j / G));
+    }
+  }
+  return t.rule();
+}
+
+AttentionRule rerope_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t w, std::optional<double> leaky_k,
+                          std::optional<int64_t> log_scale_base) {
+  RuleTables t(Tq, K);
+  at::Tensor q_scale = at::ones({Tq}, at::kDouble);
+  auto qs = q_scale.accessor<double, 1>();
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i;
+    if (log_scale_base)
+      qs[i] = std::max(1.0, std::log(double(p + 1)) / std::log(double(*log_scale_base)));
+    for (int64_t j = 0; j <= p; ++j) {
+      if (p - j < w)
+        t.see(i, j, double(p), double(j));
+      else if (!leaky_k)
+        t.see(i, j, double(w), 0.0);
+      else
+        t.see(i, j, (double(p) + double(w) * (*leaky_k - 1.0)) / *leaky_k, double(j) / *leaky_k);
+    }
+  }
+  AttentionRule r = t.rule(/*fractional=*/leaky_k.has_value());
+  if (log_scale_base) r.q_scale = q_scale;
+  return r;
+}
+
+AttentionRule dca_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t chunk_size, int64_t local_window) {
+  const int64_t c = chunk_size - local_window;  // chunk_len
+  RuleTables t(Tq, K);
+  for (int64_t i = 0; i < Tq; ++i) {
+    const int64_t p = q_offset + i, n = p / c, r = p % c;
+    for (int64_t j = 0; j <= p; ++j) {
+      const int64_t m = j / c;
+      if (m == n)
+        t.see(i, j, double(r), double(j % c));  // intra-chunk
+      else if (m == n - 1)
+        t.see(i, j, double(c + std::min(r, local_window)), double(j % c));  // successive chunk
+      else
+        t.see(i, j, double(c + std::min(c - 1, local_window)), double(j % c));  // inter-chunk
+    }
+  }
+  return t.rule();
+}
+
 at::Tensor rule_logits(const at::Tensor& q, const at::Tensor& k, const AttentionRule& rule, const RuleEncoding& enc,
                        int64_t seq_len, double scale) {
-  const int64_t g = q.size(1) / k.size(1);
+  const int64_t g = q.size(1) / k.size(1), Tq = q.size(2);
   at::Tensor qd = q.to(at::kDouble).unsqueeze(-2);                          // [B, H, Tq, 1, D]
   at::Tensor kd = k.to(at::kDouble).repeat_interleave(g, 1).unsqueeze(-3);  // [B, H, 1, K, D]
+  // The per-row logit scale multiplies q . k, not the bias or the ALiBi term.
+  at::Tensor row_scale = rule.q_scale.defined() ? rule.q_scale.to(at::kDouble).view({Tq, 1}) * scale
+                                                : at::full({1}, scale, at::kDouble);
+  at::Tensor s;
   if (!enc.rope) {
     // ALiBi: plain dot products, then -m_h * (q_pos - k_pos).
     at::Tensor dist = (rule.q_pos - rule.k_pos).to(at::kDouble);
     at::Tensor m = enc.alibi_slopes.to(at::kDouble).view({1, -1, 1, 1});
-    at::Tensor s = (qd * kd).sum(-1) * scale + rule.bias - m * dist;
-    return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
+    s = (qd * kd).sum(-1) * row_scale + rule.bias - m * dist;
+  } else {
+    // Rotation tables at each entry's position, computed by rope.cos_sin (float32 phases, as the
+    // variants compute them), integer or fractional alike.
+    const RotaryEmbedding& rope = *enc.rope;
+    auto tables = [&](const at::Tensor& pos) {
+      auto cs = rope.cos_sin(pos.reshape({-1}), seq_len);
+      std::vector<int64_t> shape = pos.sizes().vec();
+      shape.push_back(rope.rot_dim());
+      return std::make_pair(cs.first.to(at::kDouble).view(shape), cs.second.to(at::kDouble).view(shape));
+    };
+    auto [qc, qs] = tables(rule.q_pos);
+    auto [kc, ks] = tables(rule.k_pos);
+    at::Tensor qr = rotate(qd, qc, qs, rope.layout());
+    at::Tensor kr = rotate(kd, kc, ks, rope.layout());
+    s = (qr * kr).sum(-1) * row_scale + rule.bias;  // [B, H, Tq, K]
   }
-  const RotaryEmbedding& rope = *enc.rope;
-  const int64_t max_pos = std::max(rule.q_pos.max().item<int64_t>(), rule.k_pos.max().item<int64_t>());
-  auto cs = rope.cos_sin(at::arange(0, max_pos + 1, at::kLong), seq_len);
-  at::Tensor cos = cs.first.to(at::kDouble), sin = cs.second.to(at::kDouble);  // [P, D]
-  auto table = [&](const at::Tensor& t, const at::Tensor& pos) {
-    std::vector<int64_t> shape = pos.sizes().vec();
-    shape.push_back(t.size(1));
-    return t.index_select(0, pos.reshape({-1})).view(shape);  // [..., Tq, K, D]
-  };
-  at::Tensor qr = rotate(qd, table(cos, rule.q_pos), table(sin, rule.q_pos), rope.layout());
-  at::Tensor kr = rotate(kd, table(cos, rule.k_pos), table(sin, rule.k_pos), rope.layout());
-  at::Tensor s = (qr * kr).sum(-1) * scale + rule.bias;  // [B, H, Tq, K]
   return s.masked_fill(at::logical_not(rule.visible), -std::numeric_limits<double>::infinity());
 }
 

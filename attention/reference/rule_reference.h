@@ -15,9 +15,10 @@ namespace lminf {
 
 struct AttentionRule {
   at::Tensor visible;  // [Tq, K] bool (or [B, H, Tq, K])
-  at::Tensor q_pos;    // [Tq, K] int64: position the query is rotated to for this key
-  at::Tensor k_pos;    // [Tq, K] int64: position the key is rotated to
+  at::Tensor q_pos;    // [Tq, K] int64 (float64 where positions are fractional): position the query is rotated to
+  at::Tensor k_pos;    // [Tq, K] int64 (float64 where positions are fractional): position the key is rotated to
   at::Tensor bias;     // [Tq, K] float64, added to the scaled logit
+  at::Tensor q_scale;  // [Tq] float64: multiplies row i's scaled q . k (not the bias); undefined: 1
 
   at::Tensor effective_distance() const { return q_pos - k_pos; }
 };
@@ -33,6 +34,19 @@ AttentionRule streaming_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t S,
 // on keys j >= G with d >= L.
 AttentionRule distance_limit_rule(int64_t Tq, int64_t K, int64_t q_offset, std::optional<int64_t> D, int64_t L,
                                   int64_t G, double tau);
+
+// Self-Extend (Jin et al. 2024): d < W at the true distance; d >= W at grouped positions, the query at
+// p / G + W - W / G and the key at j / G (integer division).
+AttentionRule self_extend_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t G, int64_t W);
+// ReRoPE (Su 2023): d < w at the true distance; beyond, the query at w and the key at 0 (distance w),
+// or with leaky_k = k the query at (p + w (k - 1)) / k and the key at j / k (distance w + (d - w) / k,
+// fractional positions). log_scale_base N: row p's q . k times max(1, ln(p + 1) / ln(N)).
+AttentionRule rerope_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t w, std::optional<double> leaky_k,
+                          std::optional<int64_t> log_scale_base);
+// Dual chunk attention (An et al. 2024), chunks of c = chunk_size - local_window: keys at j % c; the
+// query at p % c for keys of its own chunk, at c + min(p % c, local_window) for the previous chunk,
+// at c + min(c - 1, local_window) for every earlier one.
+AttentionRule dca_rule(int64_t Tq, int64_t K, int64_t q_offset, int64_t chunk_size, int64_t local_window);
 
 // How the reference realises a rule's positions. Rotary: q and k rotated at q_pos / k_pos with the
 // tables of rope.cos_sin (their layout -- rotate-half or GPT-J's interleaved pairs -- and rot_dim: only

@@ -2,8 +2,11 @@
 
 #include <utility>
 
+#include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
 #include "attention/variants/lambda.h"
+#include "attention/variants/rerope.h"
+#include "attention/variants/self_extend.h"
 #include "attention/variants/streaming.h"
 #include "attention/variants/top_k.h"
 
@@ -39,6 +42,21 @@ const std::vector<std::pair<std::string, VariantRule>>& rules() {
          const DistanceLimitParams& p = s.params<DistanceLimitParams>();
          return distance_limit_rule(queries(c), keys(c), c.q_offset, p.limit(), p.local_branch, p.global_branch,
                                     p.triangle_offset);
+       }},
+      {"self_extend",
+       [](const AttentionSpec& s, const RuleCall& c) {
+         const SelfExtendParams& p = s.params<SelfExtendParams>();
+         return self_extend_rule(queries(c), keys(c), c.q_offset, p.group_size, p.neighbor_window);
+       }},
+      {"rerope",
+       [](const AttentionSpec& s, const RuleCall& c) {
+         const ReropeParams& p = s.params<ReropeParams>();
+         return rerope_rule(queries(c), keys(c), c.q_offset, p.window, p.leaky_k, p.log_scale_base);
+       }},
+      {"dca",
+       [](const AttentionSpec& s, const RuleCall& c) {
+         const DcaParams& p = s.params<DcaParams>();
+         return dca_rule(queries(c), keys(c), c.q_offset, p.chunk_size, p.local_window);
        }},
   };
   return table;

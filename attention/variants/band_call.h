@@ -20,4 +20,11 @@ void require_relative_positions(const AttentionCall& call, const std::string& va
 // variant fills in the encoded queries and keys, and its far branch.
 BandAttentionArgs band_call_args(const AttentionCall& call, std::optional<int64_t> window, const BlockwiseOptions& tiles);
 
+// band_call_args with the near branch filled in: the queries and the band's keys encoded at their
+// cache index (queries times `scale`), and under ALiBi the near bias. The variant adds its far branch.
+BandAttentionArgs near_band_args(const AttentionCall& call, int64_t window, const BlockwiseOptions& tiles, double scale);
+
+// 1 / sqrt(head_dim) of the call's queries.
+double head_scale(const AttentionCall& call);
+
 }  // namespace lminf

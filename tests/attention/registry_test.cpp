@@ -8,6 +8,7 @@
 
 #include "attention/variants/lambda.h"
 #include "framework/config/spec.h"
+#include "framework/core/format.h"
 #include "support/test_support.h"
 
 namespace lminf {
@@ -86,15 +87,26 @@ TEST(AttentionProblems, InvalidValuesSayTheFix) {
   EXPECT_TRUE(mentions(p, "attention.start_size=-1 must be >= 0")) << all(p);
   // A misspelt variant is refused when read, with did-you-mean; a variant set in code, when checked.
   std::string e = read_error("{variant: lamda}");
-  EXPECT_NE(e.find("attention.variant: \"lamda\" is not one of: vanilla, lambda, topk, streaming, distance_limit "
-                   "(did you mean \"lambda\"?)"),
+  const std::string names = join_list(attention_variant_names());
+  EXPECT_NE(e.find("attention.variant: \"lamda\" is not one of: " + names + " (did you mean \"lambda\"?)"),
             std::string::npos)
       << e;
   AttentionSpec in_code;
   in_code.variant = "lamda";
   p = attention_spec_problems(in_code);
-  EXPECT_TRUE(mentions(p, "\"lamda\" is not a variant (available: vanilla, lambda, topk, streaming, distance_limit)"))
-      << all(p);
+  EXPECT_TRUE(mentions(p, "\"lamda\" is not a variant (available: " + names + ")")) << all(p);
+  // The position-remapping baselines.
+  p = attention_spec_problems(parse("{variant: self_extend, group_size: 0, neighbor_window: 0}"));
+  EXPECT_TRUE(mentions(p, "attention.group_size=0 must be >= 1")) << all(p);
+  EXPECT_TRUE(mentions(p, "attention.neighbor_window=0 must be >= 1")) << all(p);
+  p = attention_spec_problems(parse("{variant: rerope, window: 0, leaky_k: 1, log_scale_base: 1}"));
+  EXPECT_TRUE(mentions(p, "attention.window=0 must be >= 1")) << all(p);
+  EXPECT_TRUE(mentions(p, "attention.leaky_k=1 must be a number > 1")) << all(p);
+  EXPECT_TRUE(mentions(p, "attention.log_scale_base=1 must be >= 2")) << all(p);
+  p = attention_spec_problems(parse("{variant: dca, chunk_size: 8, local_window: 8}"));
+  EXPECT_TRUE(mentions(p, "attention.chunk_size=8 must exceed attention.local_window=8")) << all(p);
+  p = attention_spec_problems(parse("{variant: dca, local_window: -1}"));
+  EXPECT_TRUE(mentions(p, "attention.local_window=-1 must be >= 0")) << all(p);
   EXPECT_THROW(make_attention(parse("{variant: lambda, local_branch: 0}")), Error);
 }
 

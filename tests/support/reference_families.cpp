@@ -42,7 +42,7 @@ AttentionRule causal_rule(int64_t T) {
 // The rule's tables as [H, T, T].
 AttentionRule per_head(const AttentionRule& r, int64_t H) {
   auto e = [&](const at::Tensor& t) { return t.dim() == 4 ? t[0] : t.unsqueeze(0).expand({H, t.size(0), t.size(1)}); };
-  return {e(r.visible), e(r.q_pos), e(r.k_pos), e(r.bias)};
+  return {e(r.visible), e(r.q_pos), e(r.k_pos), e(r.bias), r.q_scale};
 }
 
 // Softmax attention of one head from its logits [T, T] (invisible entries -inf) and values [T, D].
@@ -53,7 +53,7 @@ at::Tensor attend(at::Tensor s, const at::Tensor& visible, const at::Tensor& v) 
 
 // GPT-J rotation of every row of x [T, D] at position `pos`: pairs (2i, 2i+1), i < rot/2, turn by
 // pos * 10000^(-2i/rot) (frequency and angle rounded to float32 as HF computes them); the rest pass.
-at::Tensor rotate_every_two(const at::Tensor& x, int64_t pos, int64_t rot) {
+at::Tensor rotate_every_two(const at::Tensor& x, double pos, int64_t rot) {
   at::Tensor out = x.clone();
   auto xa = x.accessor<double, 2>();
   auto oa = out.accessor<double, 2>();
@@ -70,14 +70,23 @@ at::Tensor rotate_every_two(const at::Tensor& x, int64_t pos, int64_t rot) {
   return out;
 }
 
-// x [T, D] rotated at every position 0..P-1, then picked per (query, key) entry: rows of `pos` [T, T]
-// select position pos[i][j] of row `row_of`[i][j]. Returns [T, T, D].
+// x [T, D] rotated at every position `pos` [T, T] holds (integer or fractional), then picked per
+// (query, key) entry: entry [i][j] is row `row_of`[i][j] rotated at pos[i][j]. Returns [T, T, D].
 at::Tensor rotated_pick(const at::Tensor& x, const at::Tensor& pos, const at::Tensor& row_of, int64_t rot) {
-  const int64_t T = x.size(0), P = pos.max().item<int64_t>() + 1;
+  const int64_t T = x.size(0);
+  auto [values, inverse] = at::_unique(pos.to(at::kDouble).reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
   std::vector<at::Tensor> all;
-  for (int64_t p = 0; p < P; ++p) all.push_back(rotate_every_two(x, p, rot));
-  at::Tensor flat = at::stack(all).view({P * T, x.size(1)});
-  return flat.index_select(0, (pos * T + row_of).reshape({-1})).view({pos.size(0), pos.size(1), x.size(1)});
+  auto va = values.accessor<double, 1>();
+  for (int64_t u = 0; u < values.size(0); ++u) all.push_back(rotate_every_two(x, va[u], rot));
+  at::Tensor flat = at::stack(all).view({values.size(0) * T, x.size(1)});
+  at::Tensor index = inverse.view(pos.sizes()) * T + row_of;
+  return flat.index_select(0, index.reshape({-1})).view({pos.size(0), pos.size(1), x.size(1)});
+}
+
+// The scaled logits' per-row factor of a rule ([T, 1]; 1 without a q_scale) times 1/sqrt(D).
+at::Tensor row_scale(const AttentionRule& r, int64_t T, int64_t D) {
+  const double s = 1.0 / std::sqrt(double(D));
+  return r.q_scale.defined() ? r.q_scale.to(at::kDouble).view({T, 1}) * s : at::full({1, 1}, s, at::kDouble);
 }
 
 }  // namespace
@@ -111,7 +120,7 @@ at::Tensor reference_mpt_logits(const WeightMap& w, const ModelConfig& c, const 
     for (int64_t hd = 0; hd < H; ++hd) {
       at::Tensor qh = q.narrow(1, hd * D, D), kh = k.narrow(1, hd * D, D), vh = v.narrow(1, hd * D, D);
       at::Tensor dist = (r.q_pos[hd] - r.k_pos[hd]).to(at::kDouble);
-      at::Tensor s = at::matmul(qh, kh.t()) / std::sqrt(double(D)) - slopes[static_cast<size_t>(hd)] * dist + r.bias[hd];
+      at::Tensor s = at::matmul(qh, kh.t()) * row_scale(r, T, D) - slopes[static_cast<size_t>(hd)] * dist + r.bias[hd];
       outs.push_back(attend(s, r.visible[hd], vh));
     }
     x = x + linear(at::cat(outs, 1), w, p + "attn.out_proj");
@@ -142,7 +151,7 @@ at::Tensor reference_gptj_logits(const WeightMap& w, const ModelConfig& c, const
       at::Tensor qh = q.narrow(1, hd * D, D).contiguous(), kh = k.narrow(1, hd * D, D).contiguous();
       at::Tensor qr = rotated_pick(qh, r.q_pos[hd].contiguous(), rows, rot);  // [T, T, D]
       at::Tensor kr = rotated_pick(kh, r.k_pos[hd].contiguous(), cols, rot);
-      at::Tensor s = (qr * kr).sum(-1) / std::sqrt(double(D)) + r.bias[hd];
+      at::Tensor s = (qr * kr).sum(-1) * row_scale(r, T, D) + r.bias[hd];
       outs.push_back(attend(s, r.visible[hd], v.narrow(1, hd * D, D)));
     }
     at::Tensor attn = linear(at::cat(outs, 1), w, p + "attn.out_proj");

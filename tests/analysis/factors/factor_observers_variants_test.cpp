@@ -7,9 +7,12 @@
 #include <cmath>
 #include <functional>
 
+#include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
 #include "attention/variants/lambda.h"
 #include "attention/reference/rule_reference.h"
+#include "attention/variants/rerope.h"
+#include "attention/variants/self_extend.h"
 #include "attention/variants/streaming.h"
 #include "analysis/factors/attention_entropy.h"
 #include "analysis/factors/logit_distance_stats.h"
@@ -24,22 +27,32 @@ struct VariantCase {
   std::function<AttentionRule(int64_t T)> rule;
 };
 
-TEST(FactorObserversUnderVariants, EqualTheDenseRuleReference) {
-  const int64_t B = 2, H = 4, Hkv = 2, T = 45, D = 16;
-  const BlockwiseOptions tiles{6, 5};
-  const std::vector<VariantCase> cases = {
-      {"lambda L=D=12 G=3", [&] { return std::make_unique<LambdaAttention>(LambdaOptions{12, 3, int64_t{12}, tiles}); },
+std::vector<VariantCase> variant_cases(const BlockwiseOptions& tiles) {
+  return {
+      {"lambda L=D=12 G=3", [tiles] { return std::make_unique<LambdaAttention>(LambdaOptions{12, 3, int64_t{12}, tiles}); },
        [](int64_t t) { return lambda_rule(t, t, 0, 12, 3, int64_t{12}); }},
-      {"streaming S=2 R=9", [&] { return std::make_unique<StreamingAttention>(StreamingOptions{2, 9, tiles}); },
+      {"streaming S=2 R=9", [tiles] { return std::make_unique<StreamingAttention>(StreamingOptions{2, 9, tiles}); },
        [](int64_t t) { return streaming_rule(t, t, 0, 2, 9); }},
-      {"distance_limit D=10", [&] {
+      {"distance_limit D=10", [tiles] {
          DistanceLimitOptions o;
          o.limit_distance = 10;
          o.tiles = tiles;
          return std::make_unique<DistanceLimitAttention>(o);
        },
        [](int64_t t) { return distance_limit_rule(t, t, 0, int64_t{10}, 4096, 10, 0.0); }},
+      {"self_extend G=3 W=8", [tiles] { return std::make_unique<SelfExtendAttention>(SelfExtendParams{3, 8}, tiles); },
+       [](int64_t t) { return self_extend_rule(t, t, 0, 3, 8); }},
+      {"rerope w=7 leaky k=3 log N=16",
+       [tiles] { return std::make_unique<ReropeAttention>(ReropeParams{7, 3.0, int64_t{16}}, tiles); },
+       [](int64_t t) { return rerope_rule(t, t, 0, 7, 3.0, int64_t{16}); }},
+      {"dca chunk_size=11 local_window=3", [tiles] { return std::make_unique<DcaAttention>(DcaParams{11, 3}, tiles); },
+       [](int64_t t) { return dca_rule(t, t, 0, 11, 3); }},
   };
+}
+
+TEST(FactorObserversUnderVariants, EqualTheDenseRuleReference) {
+  const int64_t B = 2, H = 4, Hkv = 2, T = 45, D = 16;
+  const std::vector<VariantCase> cases = variant_cases(BlockwiseOptions{6, 5});
   at::manual_seed(21);
   at::Tensor q = at::randn({B, H, T, D}, at::kDouble).to(at::kFloat);
   at::Tensor k = at::randn({B, Hkv, T, D}, at::kDouble).to(at::kFloat);
@@ -103,6 +116,39 @@ TEST(FactorObserversUnderVariants, EqualTheDenseRuleReference) {
           EXPECT_NEAR(lr[1].data[b][h][be].item<double>(), sum, 1e-3);
           if (n > 0) EXPECT_NEAR(lr[0].data[b][h][be].item<float>(), mx, 1e-4);
         }
+  }
+}
+
+// Counts, per (sequence, head, query, key), the tiles in which the logit is finite.
+class FiniteCounter : public Observer {
+ public:
+  explicit FiniteCounter(at::Tensor counts) : counts_(std::move(counts)) {}
+  bool wants(Site s, int64_t) const override { return s == Site::kAttnLogits; }
+  void observe(const Observation& o) override {
+    counts_.narrow(2, o.q_start, o.data.size(2)).narrow(3, o.k_start, o.data.size(3)).add_(at::isfinite(o.data));
+  }
+  at::Tensor counts_;  // [B, H, T, T] int64
+};
+
+// Whatever tiles a variant reports, a visible pair is finite in exactly one, a hidden pair in none.
+TEST(FactorObserversUnderVariants, EveryVisiblePairIsFiniteInExactlyOneTile) {
+  const int64_t B = 2, H = 4, Hkv = 2, T = 45, D = 8;
+  at::manual_seed(5);
+  at::Tensor q = at::randn({B, H, T, D}), k = at::randn({B, Hkv, T, D}), v = at::randn({B, Hkv, T, D});
+  const RotaryEmbedding rope(D, 10000.0, 2048, RopeScaling{});
+  for (const auto& c : variant_cases(BlockwiseOptions{6, 5})) {
+    SCOPED_TRACE(c.label);
+    auto counter = std::make_shared<FiniteCounter>(at::zeros({B, H, T, T}, at::kLong));
+    ObserverSet set;
+    set.add(counter);
+    AttentionCall call;
+    call.q = q;
+    call.k = k;
+    call.v = v;
+    call.rope = &rope;
+    call.observers = &set;
+    c.make()->forward(call);
+    EXPECT_TRUE(at::equal(counter->counts_, c.rule(T).visible.to(at::kLong).expand({B, H, T, T})));
   }
 }
 
