@@ -17,6 +17,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "attention/cache_spec.h"
 #include "attention/variant_params.h"
 #include "framework/config/spec.h"
 #include "framework/core/error.h"
@@ -29,10 +30,11 @@ struct AttentionSpec {
   std::string variant = "vanilla";
   int64_t block_size = 256;       // query rows per tile of the blockwise kernels
   int64_t key_block_size = 1024;  // key columns per tile (online softmax across tiles)
+  CacheSpec cache;                // attention.cache: an evicting KV-cache policy over the variant's cache
 
   AttentionSpec() = default;
   AttentionSpec(const AttentionSpec& o)
-      : variant(o.variant), block_size(o.block_size), key_block_size(o.key_block_size),
+      : variant(o.variant), block_size(o.block_size), key_block_size(o.key_block_size), cache(o.cache),
         params_(o.params_ ? o.params_->clone() : nullptr), ignored_keys_(o.ignored_keys_) {}
   AttentionSpec& operator=(const AttentionSpec& o) {
     AttentionSpec copy(o);
@@ -76,6 +78,7 @@ struct AttentionSpec {
     v("key_block_size", key_block_size,
       "key columns per tile of the blockwise kernel; lambda/streaming compute a query tile's band and starting "
       "columns as one tile when the starting columns fit in key_block_size and the band in 16 x key_block_size");
+    v("cache", cache, "KV-cache eviction policy laid over the variant's own cache (docs/attention.md: KV-cache policies)");
     visit_params(v);
   }
 

@@ -36,6 +36,9 @@ struct AttentionCall {
   int64_t layer = 0;
   int64_t head_offset = 0;                 // global index of local head 0 (tensor parallelism)
   const ObserverSet* observers = nullptr;  // may be null
+  // Asked by the KV cache's policy (CachePolicy::mass_rows; null or rows 0: nothing asked): the
+  // variant fills key_mass->sum with the attention mass of the call's last key_mass->rows queries.
+  KeyMass* key_mass = nullptr;
 };
 
 // What a variant can run; the experiment loader reports every unsupported combination up front.
@@ -46,6 +49,9 @@ struct VariantSupport {
   bool gqa = true;
   bool decode = true;           // incremental decoding with a KV cache
   bool tensor_parallel = true;  // heads local to a rank
+  // Reports the attention mass of its keys (AttentionCall::key_mass), which the evicting KV-cache
+  // policies (attention.cache) need.
+  bool key_mass = true;
 };
 
 class AttentionVariant {

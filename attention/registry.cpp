@@ -193,6 +193,29 @@ void AttentionSpec::visit_params(spec_detail::SpecDescriber& d) {
   }
 }
 
+namespace {
+
+// A variant whose KV cache is managed by an evicting policy (attention.cache) laid over its own:
+// everything else is the variant's.
+class EvictingAttention final : public AttentionVariant {
+ public:
+  EvictingAttention(std::unique_ptr<AttentionVariant> inner, const CacheSpec& cache)
+      : inner_(std::move(inner)), policy_(make_cache_policy(cache, inner_->cache_policy())) {}
+  std::string name() const override { return inner_->name(); }
+  VariantSupport support() const override { return inner_->support(); }
+  std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override {
+    return inner_->model_problems(model, tensor_parallel);
+  }
+  at::Tensor forward(const AttentionCall& call) const override { return inner_->forward(call); }
+  std::shared_ptr<const CachePolicy> cache_policy() const override { return policy_; }
+
+ private:
+  std::unique_ptr<AttentionVariant> inner_;
+  std::shared_ptr<const CachePolicy> policy_;
+};
+
+}  // namespace
+
 bool has_relative_positions(const ModelConfig& model) { return model.alibi || model.rotary_dims() > 0; }
 
 std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
@@ -206,6 +229,14 @@ std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   if (spec.key_block_size <= 0) problems.push_back("attention.key_block_size must be > 0");
   for (const auto& p : spec.ignored_keys()) problems.push_back(p);
   for (auto& p : spec.variant_params()->problems()) problems.push_back(std::move(p));
+  for (const auto& p : spec.cache.ignored_keys()) problems.push_back(p);
+  for (auto& p : spec.cache.problems()) problems.push_back(std::move(p));
+  if (problems.empty()) {  // the variant can be built: check the policy against its cache
+    auto variant = find_attention_variant(spec.variant)->make(spec);
+    for (auto& p : cache_composition_problems(spec.cache, spec.variant, variant->support().key_mass,
+                                              *variant->cache_policy()))
+      problems.push_back(std::move(p));
+  }
   return problems;
 }
 
@@ -232,7 +263,9 @@ std::unique_ptr<AttentionVariant> make_attention(const AttentionSpec& spec) {
     for (const auto& p : problems) msg += "\n  - " + p;
     throw Error(msg);
   }
-  return find_attention_variant(spec.variant)->make(spec);
+  std::unique_ptr<AttentionVariant> variant = find_attention_variant(spec.variant)->make(spec);
+  if (!spec.cache.evicts()) return variant;
+  return std::make_unique<EvictingAttention>(std::move(variant), spec.cache);
 }
 
 }  // namespace lminf

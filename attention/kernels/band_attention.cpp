@@ -93,11 +93,13 @@ class BandKernel {
     fused = a.window && !a.want_lse && !a.triangle && F <= a.opts.block_k && W <= 16 * a.opts.block_k;
     // ALiBi: slopes as [Hkv, g, 1, 1] to broadcast over a tile viewed [B, Hkv, g, bq, bk].
     if (a.alibi) neg_slopes = a.alibi->slopes.to(q.device(), acc_t).neg().view({Hkv, g, 1, 1});
+    first_mass_row = a.q_offset + Tq - std::min(a.mass_rows, Tq);
   }
 
   BandAttentionResult run() {
     at::Tensor out = at::empty({B, H, Tq, Dv}, q.options());
     at::Tensor lse = a.want_lse ? at::empty({B, H, Tq}, f_opts) : at::Tensor();
+    if (a.mass_rows > 0) mass = at::zeros({B, Hkv, K}, f_opts);
     for (int64_t qs = 0; qs < Tq; qs += a.opts.block_q) {
       QueryTile t = query_tile(qs);
       if (fused) {
@@ -108,8 +110,9 @@ class BandKernel {
       // Every row sees at least its own key, so l > 0.
       out.narrow(2, qs, t.bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, t.bq, Dv}));
       if (a.want_lse) lse.narrow(2, qs, t.bq).copy_((sm.m + sm.l.log()).view({B, H, t.bq}));
+      if (mass.defined() && t.i1 > first_mass_row) online_mass(t, sm.m + sm.l.log());
     }
-    return {out, lse};
+    return {out, lse, mass};
   }
 
  private:
@@ -162,7 +165,7 @@ class BandKernel {
 
   // One tile [far | band], one masked softmax, one matmul per part with the matching values.
   // Returns [B, Hkv, rows, Dv] in the queries' dtype.
-  at::Tensor fused_tile(const QueryTile& t) const {
+  at::Tensor fused_tile(const QueryTile& t) {
     const int64_t nf = t.nf, lo = t.lo, bq = t.bq, i0 = t.i0, i1 = t.i1;
     const int64_t bw = i1 - lo, cols = nf + bw;
     at::Tensor s;
@@ -193,15 +196,55 @@ class BandKernel {
       if (nf > 0) report(s5.narrow(-1, 0, nf), i0, bq, 0, nf, /*is_far=*/true);
       report(s5.narrow(-1, nf, bw), i0, bq, lo, bw, /*is_far=*/false);
     }
-    at::Tensor p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
+    at::Tensor p;
+    if (mass.defined() && i1 > first_mass_row) {
+      p = at::softmax(s, -1, acc_t);  // probabilities in float32 for the mass, then the same rounding
+      add_mass(t, p, 0, nf, 0);
+      add_mass(t, p, nf, bw, lo);
+      p = p.to(dtype);
+    } else {
+      p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
+    }
     at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
     if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
     return o;
   }
 
-  // One key tile: scores, masks (computed only when the tile is cut), bias, report, update.
+  // One key tile: its logits, report, update.
   void key_tile(const QueryTile& t, OnlineSoftmax& sm, const at::Tensor& qt, const at::Tensor& kb,
                 const at::Tensor& vb, int64_t ks, int64_t bk, bool is_far) const {
+    at::Tensor s = tile_logits(t, qt, kb, ks, bk, is_far);
+    if (report_tiles) report(s, t.i0, t.bq, ks, bk, is_far);
+    sm.add(s, vb, dtype);
+  }
+
+  // Adds the columns [c0, c0 + n) of probabilities p ([B, Hkv, rows, cols], rows (group member,
+  // query)) to the mass of keys [k0, k0 + n), over the tile's rows at cache index >= first_mass_row.
+  void add_mass(const QueryTile& t, const at::Tensor& p, int64_t c0, int64_t n, int64_t k0) {
+    if (n == 0) return;
+    at::Tensor p5 = p.narrow(-1, c0, n).view({B, Hkv, g, t.bq, n});
+    const int64_t skip = std::max<int64_t>(0, first_mass_row - t.i0);  // rows before the asked ones
+    mass.narrow(2, k0, n).add_(p5.narrow(3, skip, t.bq - skip).sum({2, 3}).to(mass.scalar_type()));
+  }
+
+  // The second pass of the online path: each key tile's logits again, weighed by the rows' final
+  // log-sum-exp lse ([B, Hkv, rows, 1]).
+  void online_mass(const QueryTile& t, const at::Tensor& lse) {
+    auto pass = [&](const at::Tensor& qt, const at::Tensor& keys, int64_t key0, int64_t from, int64_t to, bool is_far) {
+      for (int64_t ks = from; ks < to; ks += a.opts.block_k) {
+        const int64_t bk = std::min(a.opts.block_k, to - ks);
+        at::Tensor s = tile_logits(t, qt, keys.narrow(2, ks - key0, bk), ks, bk, is_far);
+        add_mass(t, s.sub_(lse).exp_(), 0, bk, ks);
+      }
+    };
+    pass(t.qfb, a.k_far, 0, 0, t.nf, /*is_far=*/true);
+    pass(t.qb, a.k_near, a.near_start, t.lo, t.i1, /*is_far=*/false);
+  }
+
+  // Scores of one key tile in acc_t, masks (computed only when the tile is cut), ALiBi and triangle
+  // bias: [B, Hkv, rows, bk], hidden entries -inf.
+  at::Tensor tile_logits(const QueryTile& t, const at::Tensor& qt, const at::Tensor& kb, int64_t ks, int64_t bk,
+                         bool is_far) const {
     const int64_t i0 = t.i0, i1 = t.i1, bq = t.bq;
     at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
     at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
@@ -226,8 +269,7 @@ class BandKernel {
       at::Tensor bias = triangle_tile(*a.triangle, i0, bq, ks, bk, acc_t, idx);
       if (bias.defined()) s5.add_(bias);
     }
-    if (report_tiles) report(s, i0, bq, ks, bk, is_far);
-    sm.add(s, vb, dtype);
+    return s;
   }
 
   // The far columns, then the band, in key tiles of block_k.
@@ -253,6 +295,8 @@ class BandKernel {
   at::ScalarType dtype, acc_t;
   at::TensorOptions f_opts, idx;
   at::Tensor neg_slopes;  // [Hkv, g, 1, 1]: ALiBi only
+  int64_t first_mass_row = 0;  // cache index of the first row whose mass is asked
+  at::Tensor mass;             // [B, Hkv, K] in acc_t when a.mass_rows > 0
   static constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 };
 
@@ -343,7 +387,7 @@ BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAtte
   at::Tensor wa = at::exp(a.lse - lse).unsqueeze(-1), wb = at::exp(b.lse - lse).unsqueeze(-1);
   const auto acc_t = lse.scalar_type();
   at::Tensor out = a.out.to(acc_t) * wa + b.out.to(acc_t) * wb;
-  return {out.to(a.out.scalar_type()), lse};
+  return {out.to(a.out.scalar_type()), lse, at::Tensor()};
 }
 
 }  // namespace lminf

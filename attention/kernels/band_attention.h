@@ -64,6 +64,10 @@ struct BandAttentionArgs {
   // columns merged by an online softmax (memory block_q x block_k per head).
   BlockwiseOptions opts;
   bool want_lse = false;  // fill BandAttentionResult::lse (forces the online path)
+  // > 0: fill BandAttentionResult::key_mass with the attention mass of the last mass_rows query rows
+  // (a KV-cache policy's input). The fused path sums its probabilities as it goes; the online path
+  // makes a second pass over those rows' key tiles with each row's final log-sum-exp.
+  int64_t mass_rows = 0;
   // Observers get each tile's scaled logits (masked entries -inf, a copy). Near tiles carry
   // k_start = abs_offset + cache index; far tiles k_start = cache index (the far keys are the first
   // tokens of the stream, kept at their cache index by every policy). A visible (query, key) pair
@@ -75,6 +79,10 @@ struct BandAttentionResult {
   at::Tensor out;  // [B, H, Tq, Dv] in q's dtype
   at::Tensor lse;  // [B, H, Tq] float32 (float64 for float64 inputs): log-sum-exp of each row's logits;
                    // undefined unless want_lse
+  // [B, Hkv, K] float32 (float64 for float64 inputs): for each key (cache index), its probabilities
+  // summed over the last mass_rows query rows and the query heads of its kv group, far and near
+  // branch together; undefined unless mass_rows > 0
+  at::Tensor key_mass;
 };
 
 BandAttentionResult band_attention(const BandAttentionArgs& args);

@@ -34,4 +34,18 @@ at::Tensor blockwise_causal_attention(const at::Tensor& q, const at::Tensor& k, 
                                       int64_t q_offset, std::optional<int64_t> window, double scale,
                                       const BlockwiseOptions& opts, const TileReport& report = {});
 
+struct BlockwiseResult {
+  at::Tensor out;       // [B, H, Tq, Dv] in q's dtype
+  at::Tensor key_mass;  // [B, Hkv, K] float32 (float64 for float64 inputs); undefined unless asked
+};
+
+// The same, and with mass_rows > 0 the attention mass of the last mass_rows query rows: for each key,
+// its softmax probabilities summed over those rows and the query heads of its kv group. A second
+// pass over the key tiles of those rows' query tiles recomputes each logit tile and weighs it with
+// the row's final log-sum-exp (exp(s - lse)): no T x T matrix, and no cost when not asked.
+BlockwiseResult blockwise_causal_attention_mass(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                int64_t q_offset, std::optional<int64_t> window, double scale,
+                                                const BlockwiseOptions& opts, const TileReport& report,
+                                                int64_t mass_rows);
+
 }  // namespace lminf

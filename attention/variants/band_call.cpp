@@ -20,6 +20,7 @@ BandAttentionArgs band_call_args(const AttentionCall& call, std::optional<int64_
   a.opts = tiles;
   a.report = TileReport{call.observers, call.layer, call.abs_q_start - call.q_offset, call.head_offset};
   a.near_start = window ? std::max<int64_t>(0, call.q_offset - *window + 1) : 0;
+  a.mass_rows = call.key_mass ? call.key_mass->rows : 0;
   return a;
 }
 
@@ -35,5 +36,10 @@ BandAttentionArgs near_band_args(const AttentionCall& call, int64_t window, cons
 }
 
 double head_scale(const AttentionCall& call) { return 1.0 / std::sqrt(static_cast<double>(call.q.size(3))); }
+
+at::Tensor band_call_output(const AttentionCall& call, BandAttentionResult r) {
+  if (call.key_mass && call.key_mass->rows > 0) call.key_mass->sum = std::move(r.key_mass);
+  return std::move(r.out);
+}
 
 }  // namespace lminf

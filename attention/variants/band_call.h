@@ -18,6 +18,7 @@ void require_relative_positions(const AttentionCall& call, const std::string& va
 // The call's values, cache offset, tiles and observers, with a near band of `window` keys starting at
 // cache index max(0, q_offset - window + 1) (nullopt: every earlier key near, from index 0). The
 // variant fills in the encoded queries and keys, and its far branch.
+// The attention mass the call asks for (AttentionCall::key_mass) is asked of the kernel.
 BandAttentionArgs band_call_args(const AttentionCall& call, std::optional<int64_t> window, const BlockwiseOptions& tiles);
 
 // band_call_args with the near branch filled in: the queries and the band's keys encoded at their
@@ -26,5 +27,7 @@ BandAttentionArgs near_band_args(const AttentionCall& call, int64_t window, cons
 
 // 1 / sqrt(head_dim) of the call's queries.
 double head_scale(const AttentionCall& call);
+// r.out, after handing r.key_mass to the call's KeyMass when it asked for one.
+at::Tensor band_call_output(const AttentionCall& call, BandAttentionResult r);
 
 }  // namespace lminf

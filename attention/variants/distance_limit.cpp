@@ -66,7 +66,7 @@ at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
   }
   if (opts_.triangle_offset != 0.0)
     a.triangle = TriangleBias{opts_.triangle_offset, opts_.local_branch, opts_.global_branch};
-  return band_attention(a).out;
+  return band_call_output(call, band_attention(a));
 }
 
 }  // namespace lminf

@@ -59,6 +59,10 @@ std::shared_ptr<const CachePolicy> LambdaAttention::cache_policy() const {
   return std::make_shared<HeadTailPolicy>(opts_.global_branch, opts_.local_branch);
 }
 
+at::Tensor LambdaAttention::forward(const AttentionCall& call) const {
+  return band_call_output(call, attend(call, /*want_lse=*/false));
+}
+
 BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want_lse) const {
   require_relative_positions(call, name());
   const int64_t Tq = call.q.size(2), K = call.k.size(2);

@@ -76,7 +76,7 @@ class LambdaAttention : public AttentionVariant {
   std::string name() const override { return "lambda"; }
   VariantSupport support() const override;
   std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
-  at::Tensor forward(const AttentionCall& call) const override { return attend(call, false).out; }
+  at::Tensor forward(const AttentionCall& call) const override;
   std::shared_ptr<const CachePolicy> cache_policy() const override;
 
   // The output, with each row's log-sum-exp when asked (for variants that add keys: topk).

@@ -60,7 +60,7 @@ at::Tensor StreamingAttention::forward(const AttentionCall& call) const {
     a.k_far = encode_scaled(rope, call.k.narrow(2, 0, F), at::arange(0, F, at::kLong), K, 1.0);
     a.alibi = alibi_far(call.alibi_slopes, far_pos, /*far_k_at_index=*/true);
   }
-  return band_attention(a).out;
+  return band_call_output(call, band_attention(a));
 }
 
 }  // namespace lminf

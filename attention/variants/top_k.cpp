@@ -39,7 +39,14 @@ std::vector<std::string> TopKAttention::model_problems(const ModelConfig& model,
   return p;
 }
 
+VariantSupport TopKAttention::support() const {
+  VariantSupport s = lambda_.support();
+  s.key_mass = false;
+  return s;
+}
+
 at::Tensor TopKAttention::forward(const AttentionCall& call) const {
+  LMINF_CHECK(!call.key_mass || call.key_mass->rows == 0, "topk reports no attention mass (attention.cache)");
   at::Tensor lambda_out = lambda_.forward(call);
   if (call.layer < top_k_.from_layer || call.layer >= top_k_.to_layer) return lambda_out;
   const int64_t Tq = call.q.size(2), K = call.k.size(2);
@@ -91,7 +98,7 @@ at::Tensor TopKAttention::forward(const AttentionCall& call) const {
     call.observers->emit(o);
   }
 
-  BandAttentionResult top{out_top.reshape({B, H, 1, Dv}), lse_top.reshape({B, H, 1})};
+  BandAttentionResult top{out_top.reshape({B, H, 1, Dv}), lse_top.reshape({B, H, 1}), at::Tensor()};
   lambda_out.narrow(2, Tq - 1, 1).copy_(merge_attention(last, top).out);
   return lambda_out;
 }

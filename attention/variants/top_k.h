@@ -48,7 +48,8 @@ class TopKAttention final : public AttentionVariant {
   TopKAttention(const TopKParams& p, BlockwiseOptions tiles)
       : TopKAttention(LambdaOptions::from(p.lambda, tiles), TopKOptions::from(p)) {}
   std::string name() const override { return "topk"; }
-  VariantSupport support() const override { return lambda_.support(); }
+  // No attention mass: the retrieved keys' probabilities are not part of the kernels' mass.
+  VariantSupport support() const override;
   std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
   at::Tensor forward(const AttentionCall& call) const override;
   std::shared_ptr<const CachePolicy> cache_policy() const override { return std::make_shared<KeepAllPolicy>(); }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "attention/kernels/band_attention.h"
+#include "attention/variants/band_call.h"
 #include "framework/core/error.h"
 
 namespace lminf {
@@ -24,7 +25,8 @@ at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
     a.opts = opts_;
     a.report = report;
     a.alibi = AlibiBias{call.alibi_slopes, at::arange(call.q_offset, K, at::kLong), true};
-    return band_attention(a).out;
+    a.mass_rows = call.key_mass ? call.key_mass->rows : 0;
+    return band_call_output(call, band_attention(a));
   }
   if (call.rope) {
     // Keys at their cache index, queries after the cached entries; positions computed in float32.
@@ -34,7 +36,11 @@ at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
     k = call.rope->apply_rotation(k, cs.first, cs.second);
     q = call.rope->apply_rotation(q, cs.first.narrow(0, call.q_offset, Tq), cs.second.narrow(0, call.q_offset, Tq));
   }
-  return blockwise_causal_attention(q, k, call.v, call.q_offset, call.sliding_window, scale, opts_, report);
+  const int64_t mass_rows = call.key_mass ? call.key_mass->rows : 0;
+  BlockwiseResult r =
+      blockwise_causal_attention_mass(q, k, call.v, call.q_offset, call.sliding_window, scale, opts_, report, mass_rows);
+  if (mass_rows > 0) call.key_mass->sum = std::move(r.key_mass);
+  return r.out;
 }
 
 }  // namespace lminf

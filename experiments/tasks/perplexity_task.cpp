@@ -90,10 +90,23 @@ ScoredData read_scored_data(const ExperimentSpec& es, const ModelConfig& model, 
   return d;
 }
 
+// Hidden states [B, T, hidden] of ids [B, T]: one call without a cache (chunk 0), or calls of
+// `chunk` tokens through a fresh cache of the variant's policy.
+at::Tensor forward_in_chunks(CausalLM& model, const at::Tensor& ids, int64_t chunk, const ForwardContext& fctx) {
+  if (chunk == 0) return model.forward(ids, nullptr, fctx);
+  KVCache cache = model.new_cache(*fctx.attention);
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < ids.size(1); s += chunk) {
+    const int64_t n = std::min(chunk, ids.size(1) - s);
+    parts.push_back(model.forward(ids.narrow(1, s, n), &cache, fctx));  // advances the cache
+  }
+  return at::cat(parts, 1);
+}
+
 // Scores this replica's share batch by batch: its rows [share.rows(), longest] float32, NaN past
 // each sequence's end (row k: the share's k-th sequence).
 at::Tensor score_share(RunContext& ctx, const ScoredData& d, const DataParallelShare& share, int64_t batch_size,
-                       FactorDump* dump, Progress& progress) {
+                       int64_t chunk, FactorDump* dump, Progress& progress) {
   const std::vector<int64_t>& mine = share.items();
   at::Tensor part = at::full({share.rows(), d.longest}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
   ForwardContext fctx{&ctx.attention, ctx.observers.empty() ? nullptr : &ctx.observers};
@@ -114,7 +127,7 @@ at::Tensor score_share(RunContext& ctx, const ScoredData& d, const DataParallelS
     const int64_t T = ids.size(1);
     if (T >= 2) {
       if (dump) dump->begin_batch(batch_seqs, batch_lens);
-      at::Tensor hidden = ctx.model.forward(ids.narrow(1, 0, T - 1), nullptr, fctx);
+      at::Tensor hidden = forward_in_chunks(ctx.model, ids.narrow(1, 0, T - 1), chunk, fctx);
       if (dump) dump->end_batch();
       at::Tensor tok_nll = ctx.model.token_nll(hidden, ids.narrow(1, 1, T - 1)).to(at::kCPU);  // [bsz, T-1]
       for (int64_t b = 0; b < bsz; ++b) {
@@ -130,6 +143,13 @@ at::Tensor score_share(RunContext& ctx, const ScoredData& d, const DataParallelS
 
 }  // namespace
 
+std::vector<std::string> PerplexityTask::problems(const ExperimentSpec& spec, const ModelConfig&) const {
+  if (!spec.attention.cache.evicts() || spec_.chunk_size > 0) return {};
+  return {"attention.cache.policy: " + spec.attention.cache.policy +
+          " evicts between forward calls, but task.chunk_size is 0 (each sequence in one call, without a KV "
+          "cache); set task.chunk_size (e.g. 1 for token-by-token decoding)"};
+}
+
 void PerplexityTask::run(RunContext& ctx) {
   const ExperimentSpec& es = ctx.spec;
   const ScoredData d = read_scored_data(es, ctx.model_config, spec_.max_length);
@@ -143,7 +163,7 @@ void PerplexityTask::run(RunContext& ctx) {
 
   Progress progress("perplexity", my_tokens, "tok", ctx.writer);
   auto dump = open_factor_dump(ctx, d.longest);  // null without a dump section
-  const at::Tensor part = score_share(ctx, d, share, spec_.batch_size, dump.get(), progress);
+  const at::Tensor part = score_share(ctx, d, share, spec_.batch_size, spec_.chunk_size, dump.get(), progress);
   const at::Tensor nll = share.gather_rows(part);  // [n, longest]: merged once
   const double elapsed = progress.elapsed_s();
   if (dump) dump->finish();  // whole-run records; rank 0 commits the file

@@ -141,6 +141,10 @@ void save_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, H5W
       st->write(layer_path(l, "k"), k);
       st->write(layer_path(l, "v"), v);
     }
+    if (lc.scores().defined()) {  // an evicting policy's scores (H2O): [tp, B, Hkv_local, S, 1]
+      at::Tensor s = world.all_gather(lc.scores().to(at::kCPU).contiguous().unsqueeze(0).unsqueeze(-1), 0);
+      if (st) st->write(layer_path(l, "score"), s);
+    }
   }
 }
 
@@ -155,7 +159,7 @@ void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, 
   }
   world.broadcast(entries, 0);
   // Rank 0's [tp, B, Hkv_local, S, D] tensor on every rank (float32: bfloat16 is stored as float32).
-  auto from_root = [&](const std::string& path) {
+  auto from_root = [&](const std::string& path, at::ScalarType as) {
     at::Tensor full, shape = at::zeros({5}, at::kLong);
     if (st) {
       full = st->read(path).to(at::kFloat).contiguous();
@@ -165,12 +169,17 @@ void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, 
     world.broadcast(shape, 0);
     if (!st) full = at::empty(std::vector<int64_t>(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + 5), at::kFloat);
     world.broadcast(full, 0);
-    return full[tp_rank].to(device, dtype);
+    return full[tp_rank].to(device, as);
   };
   if (entries.item<int64_t>() == 0) return;
   for (int64_t l = 0; l < n_layer; ++l) {
-    at::Tensor k = from_root(layer_path(l, "k")), v = from_root(layer_path(l, "v"));
+    at::Tensor k = from_root(layer_path(l, "k"), dtype), v = from_root(layer_path(l, "v"), dtype);
     cache.layer(l).append(k, v);
+    at::Tensor has_score = at::zeros({1}, at::kLong);
+    if (st && st->exists(layer_path(l, "score"))) has_score.fill_(1);
+    world.broadcast(has_score, 0);
+    if (has_score.item<int64_t>() == 1)
+      cache.layer(l).add_scores(from_root(layer_path(l, "score"), at::kFloat).squeeze(-1));
   }
 }
 

@@ -311,10 +311,13 @@ std::vector<std::string> StreamingPerplexityTask::problems(const ExperimentSpec&
     p.push_back("task.separator: eos, but the model's config.json has no eos_token_id (use separator: none)");
   try {
     auto variant = make_attention(spec.attention);
-    if (variant->cache_policy()->max_size() < 0 && spec_.max_tokens == 0)
-      p.push_back("attention.variant: " + spec.attention.variant +
-                  " keeps every token in its KV cache, so memory grows with the stream; set task.max_tokens to "
-                  "bound it, or use a variant with a bounded cache (lambda, streaming)");
+    if (variant->cache_policy()->max_size_for_chunks(spec_.chunk_size) < 0 && spec_.max_tokens == 0)
+      p.push_back("attention.variant: " + spec.attention.variant + " with cache policy " +
+                  variant->cache_policy()->name() +
+                  " keeps every token in its KV cache at task.chunk_size " + std::to_string(spec_.chunk_size) +
+                  ", so memory grows with the stream; set task.max_tokens to bound it, or use a bounded cache "
+                  "(variant lambda or streaming, attention.cache.policy h2o, or snapkv with chunk_size >= "
+                  "attention.cache.window_size)");
   } catch (const Error&) {
     // attention_problems() reports what is wrong with the attention section.
   }

@@ -120,8 +120,14 @@ at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const a
   call.layer = la.layer;
   call.head_offset = la.head_offset;
   call.observers = obs;
+  KeyMass mass;  // what the cache policy needs of this call (evicting policies: attention mass)
+  if (cache) mass.rows = cache->policy().mass_rows(T, call.k.size(2));
+  if (mass.rows > 0) call.key_mass = &mass;
   at::Tensor a = ctx.attention->forward(call);  // [B, Hl, T, D]
-  if (cache) cache->policy().trim(cache->layer(la.layer));
+  if (mass.rows > 0 && !mass.sum.defined())
+    fail("attention.variant ", ctx.attention->name(), " reports no attention mass, which attention.cache.policy ",
+         cache->policy().name(), " needs");
+  if (cache) cache->policy().trim(cache->layer(la.layer), mass);
   if (obs && obs->wants(Site::kAttnOut, la.layer))
     obs->emit({Site::kAttnOut, la.layer, a, la.abs_start, 0, la.head_offset});
   return a.transpose(1, 2).reshape({B, T, Hl * D});

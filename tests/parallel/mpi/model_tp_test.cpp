@@ -108,12 +108,23 @@ AttentionSpec tp_spec(const std::string& section) {
   return as;
 }
 
+// The registry's sections, and evicting KV-cache policies over a full and a windowed variant: the
+// policy is per kv head, so a rank's heads keep what they keep on one rank (the decode below feeds
+// 20 then 17 tokens: both calls evict).
+std::vector<std::string> tp_sections() {
+  std::vector<std::string> out = attention_test_sections();
+  out.push_back("{variant: vanilla, cache: {policy: h2o, hh_size: 4, recent_size: 6}}");
+  out.push_back("{variant: lambda, local_branch: 12, global_branch: 2, cache: {policy: snapkv, window_size: 3, "
+                "max_capacity_prompt: 10}}");
+  return out;
+}
+
 void expect_tp_matches(const fs::path& dir, const std::string& what) {
   const ModelConfig c = load_model_config(dir);
   const std::vector<int> sizes = tp_sizes(c);
   if (sizes.empty()) GTEST_SKIP() << what << ": no TP size > 1 divides " << mpi_world().size() << " ranks";
   for (int tp : sizes) {
-    for (const std::string& variant : attention_test_sections()) {
+    for (const std::string& variant : tp_sections()) {
       const AttentionSpec as = tp_spec(variant);
       const std::vector<std::string> problems = attention_problems(as, c, tp);  // the same on every rank
       if (!problems.empty()) {
