@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "attention/variants/distance_limit.h"
+#include "attention/variants/infllm.h"
 #include "attention/variants/lambda.h"
 #include "attention/variants/streaming.h"
 #include "attention/variants/top_k.h"
@@ -55,6 +56,14 @@ const std::vector<VariantInfo>& attention_variants() {
           "ablation: every earlier token visible at distance min(d, D); optional triangle_offset on the middle "
           "(j >= G, d >= L); full cache",
           {"{limit_distance: 8, triangle_offset: 0.3, local_branch: 8, global_branch: 2}"}),
+      entry<InfLLMAttention, InfLLMParams>(
+          "infllm",
+          "InfLLM: n_init sinks + a local window of n_local + per chunk of exc_block_size queries the topk memory "
+          "blocks of the evicted middle, memory keys at distance n_local - 1; full cache (memory grows)",
+          {"{n_local: 6, n_init: 2, memory_block_size: 3, topk: 2, repr_topk: 2, exc_block_size: 4, block_size: 5, "
+           "key_block_size: 7}",
+           "{n_local: 5, n_init: 0, memory_block_size: 4, topk: 3, repr_topk: 4, exc_block_size: 5, perhead: true}",
+           "{n_local: 7, n_init: 3, memory_block_size: 2, topk: 1, repr_topk: 1, exc_block_size: 1, perhead: true}"}),
   };
   return variants;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace lminf {
@@ -173,6 +175,125 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
         kp[b][h][Tq - 1][j] = 0;
       }
     }
+  }
+  return r;
+}
+
+
+namespace {
+
+// Unit roundoff of the dtype the variant computes in (its scores accumulate in float32 at least).
+double unit_roundoff(at::ScalarType t) { return t == at::kDouble ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24); }
+
+// The n largest entries of `score`, largest first. Throws when the n-th and the (n+1)-th are closer
+// than `tol`: rounding in the variant's dtype could then pick either, and the rule cannot say which.
+std::vector<int64_t> top_indices(const std::vector<double>& score, int64_t n, double tol, const std::string& what) {
+  std::vector<int64_t> idx(score.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+  if (n < static_cast<int64_t>(idx.size()) && score[idx[n - 1]] - score[idx[n]] <= tol)
+    throw std::runtime_error("infllm_rule: near tie among " + what + " (gap " + std::to_string(score[idx[n - 1]] - score[idx[n]]) +
+                             " <= rounding bound " + std::to_string(tol) + "): change the test inputs");
+  idx.resize(static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(idx.size()))));
+  return idx;
+}
+
+// [B, Hkv, nb, D] float64: each block's representative key, the mean of its repr_topk keys with the
+// largest dot product with the block's mean key.
+at::Tensor infllm_reprs(const at::Tensor& k, const InfLLMRuleSizes& z, int64_t nb) {
+  const int64_t B = k.size(0), Hkv = k.size(1), D = k.size(3);
+  const double u = unit_roundoff(k.scalar_type());
+  at::Tensor kd = k.to(at::kDouble), out = at::zeros({B, Hkv, nb, D}, at::kDouble);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        at::Tensor keys = kd[b][h].narrow(0, z.n_init + blk * z.block, z.block);  // [block, D]
+        at::Tensor mean = keys.mean(0);
+        std::vector<double> typical;
+        double mag = 0;
+        for (int64_t t = 0; t < z.block; ++t) {
+          typical.push_back(at::dot(keys[t], mean).item<double>());
+          mag = std::max(mag, keys[t].norm().item<double>() * mean.norm().item<double>());
+        }
+        const double tol = double(D + z.block + 4) * u * mag;
+        double n_rep = 0;
+        for (int64_t t : top_indices(typical, z.repr_topk, tol, "the representative tokens of a block")) {
+          out[b][h][blk] += keys[t];
+          ++n_rep;
+        }
+        out[b][h][blk] /= n_rep;
+      }
+  return out;
+}
+
+// The retrieved blocks of the chunk of queries qc [B, H, rows, D]: per (b, h), sorted ascending.
+std::vector<std::vector<std::vector<int64_t>>> infllm_selection(const at::Tensor& qc, const at::Tensor& k,
+                                                                const InfLLMRuleSizes& z, int64_t nb,
+                                                                const RuleEncoding& enc, int64_t seq_len,
+                                                                double scale) {
+  const int64_t B = qc.size(0), H = qc.size(1), rows = qc.size(2), g = H / k.size(1), D = qc.size(3);
+  std::vector<std::vector<std::vector<int64_t>>> sel(B, std::vector<std::vector<int64_t>>(H));
+  std::vector<int64_t> all(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) all[i] = i;
+  if (nb <= z.topk) {
+    for (auto& per_b : sel) std::fill(per_b.begin(), per_b.end(), all);
+    return sel;
+  }
+  at::Tensor reprs = infllm_reprs(k, z, nb);
+  // Every row against every representative key: query at n_local - 1, key at 0; then the chunk's mean.
+  AttentionRule scoring{at::ones({rows, nb}, at::kBool), at::full({rows, nb}, z.n_local - 1, at::kLong),
+                        at::zeros({rows, nb}, at::kLong), at::zeros({rows, nb}, at::kDouble)};
+  at::Tensor s = rule_logits(qc, reprs, scoring, enc, seq_len, scale).mean(2);  // [B, H, nb]
+  // Rounding bound of one score in the variant's dtype: dot products of length D, the mean over the
+  // rows and over a block, the rotation.
+  at::Tensor qn = qc.to(at::kDouble).norm(2, -1).mean(-1);  // [B, H]
+  at::Tensor rn = reprs.norm(2, -1).amax(-1);               // [B, Hkv]
+  const double u = unit_roundoff(qc.scalar_type()) * double(D + rows + z.block + 8) * scale;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> total(static_cast<size_t>(nb), 0.0);
+    double total_mag = 0;
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> score(static_cast<size_t>(nb));
+      for (int64_t i = 0; i < nb; ++i) score[i] = s[b][h][i].item<double>();
+      const double mag = qn[b][h].item<double>() * rn[b][h / g].item<double>();
+      total_mag += mag;
+      for (int64_t i = 0; i < nb; ++i) total[i] += score[i];
+      if (z.perhead) sel[b][h] = top_indices(score, z.topk, u * mag, "the block scores of a head");
+    }
+    if (!z.perhead) std::fill(sel[b].begin(), sel[b].end(), top_indices(total, z.topk, u * total_mag, "block scores"));
+    for (auto& v : sel[b]) std::sort(v.begin(), v.end());
+  }
+  return sel;
+}
+
+}  // namespace
+
+AttentionRule infllm_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, const InfLLMRuleSizes& z,
+                          const RuleEncoding& enc, int64_t seq_len, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
+  AttentionRule base = lambda_rule(Tq, K, q_offset, z.n_local, z.n_init, z.n_local - 1);
+  AttentionRule r{base.visible.expand({B, H, Tq, K}).clone(), base.q_pos.expand({B, H, Tq, K}).clone(),
+                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone()};
+  auto vis = r.visible.accessor<bool, 4>();
+  auto qp = r.q_pos.accessor<int64_t, 4>();
+  auto kp = r.k_pos.accessor<int64_t, 4>();
+  for (int64_t r0 = 0; r0 < Tq; r0 += z.chunk) {
+    const int64_t rows = std::min(z.chunk, Tq - r0), c0 = q_offset + r0;
+    const int64_t nb = c0 - z.n_local - z.n_init >= 0 ? (c0 - z.n_local - z.n_init) / z.block : 0;
+    const auto sel = infllm_selection(q.narrow(2, r0, rows), k, z, nb, enc, seq_len, scale);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = r0; i < r0 + rows; ++i) {
+          const int64_t p = q_offset + i;
+          for (int64_t j = z.n_init; j <= p - z.n_local; ++j) {
+            const int64_t blk = (j - z.n_init) / z.block;
+            const auto& chosen = sel[b][h];
+            if (blk < nb && !std::binary_search(chosen.begin(), chosen.end(), blk)) continue;  // not retrieved
+            vis[b][h][i][j] = true;  // a retrieved block, or the tail not yet in a block
+            qp[b][h][i][j] = z.n_local - 1;
+            kp[b][h][i][j] = 0;
+          }
+        }
   }
   return r;
 }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "attention/variants/distance_limit.h"
+#include "attention/variants/infllm.h"
 #include "attention/variants/lambda.h"
 #include "attention/variants/streaming.h"
 #include "attention/variants/top_k.h"
@@ -39,6 +40,13 @@ const std::vector<std::pair<std::string, VariantRule>>& rules() {
          const DistanceLimitParams& p = s.params<DistanceLimitParams>();
          return distance_limit_rule(queries(c), keys(c), c.q_offset, p.limit(), p.local_branch, p.global_branch,
                                     p.triangle_offset);
+       }},
+      {"infllm",
+       [](const AttentionSpec& s, const RuleCall& c) {
+         const InfLLMParams& p = s.params<InfLLMParams>();
+         const InfLLMRuleSizes sizes{p.n_init,    p.n_local,        p.memory_block_size, p.topk,
+                                     p.repr_topk, p.exc_block_size, p.perhead};
+         return infllm_rule(c.q, c.k, c.q_offset, sizes, *c.encoding, c.seq_len, c.scale);
        }},
   };
   return table;
