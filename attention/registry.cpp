@@ -63,7 +63,7 @@ const std::vector<VariantInfo>& attention_variants() {
           {"{n_local: 6, n_init: 2, memory_block_size: 3, topk: 2, repr_topk: 2, exc_block_size: 4, block_size: 5, "
            "key_block_size: 7}",
            "{n_local: 5, n_init: 0, memory_block_size: 4, topk: 3, repr_topk: 4, exc_block_size: 5, perhead: true}",
-           "{n_local: 7, n_init: 3, memory_block_size: 2, topk: 1, repr_topk: 1, exc_block_size: 1, perhead: true}"}),
+           "{n_local: 7, n_init: 3, memory_block_size: 2, topk: 1, repr_topk: 2, exc_block_size: 1, perhead: true}"}),
   };
   return variants;
 }

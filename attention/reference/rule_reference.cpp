@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -185,16 +187,31 @@ namespace {
 // Unit roundoff of the dtype the variant computes in (its scores accumulate in float32 at least).
 double unit_roundoff(at::ScalarType t) { return t == at::kDouble ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24); }
 
-// The n largest entries of `score`, largest first. Throws when the n-th and the (n+1)-th are closer
-// than `tol`: rounding in the variant's dtype could then pick either, and the rule cannot say which.
-std::vector<int64_t> top_indices(const std::vector<double>& score, int64_t n, double tol, const std::string& what) {
+// Whether a and b hold the same keys up to rounding in a dtype of unit roundoff u (a token repeated
+// where keys carry no position, e.g. at layer 0): choosing either then gives the same attention.
+bool same_keys(const at::Tensor& a, const at::Tensor& b, double u) {
+  const double mag = std::max(a.abs().max().item<double>(), b.abs().max().item<double>());
+  return (a - b).abs().max().item<double>() <= 64 * u * mag;
+}
+
+// The n largest entries of `score`, largest first, equal ones in index order. A gap between the n-th
+// and the (n+1)-th of at most `tol` (the rounding bound of the variant's dtype) is accepted only when
+// `same(a, b)` says the two candidates are interchangeable; otherwise rounding in the variant could
+// pick either, and the rule throws rather than guess.
+std::vector<int64_t> top_indices(const std::vector<double>& score, int64_t n, double tol, const std::string& what,
+                                 const std::function<bool(int64_t, int64_t)>& same) {
   std::vector<int64_t> idx(score.size());
   for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
   std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
-  if (n < static_cast<int64_t>(idx.size()) && score[idx[n - 1]] - score[idx[n]] <= tol)
-    throw std::runtime_error("infllm_rule: near tie among " + what + " (gap " + std::to_string(score[idx[n - 1]] - score[idx[n]]) +
-                             " <= rounding bound " + std::to_string(tol) + "): change the test inputs");
-  idx.resize(static_cast<size_t>(std::min<int64_t>(n, static_cast<int64_t>(idx.size()))));
+  const auto n_candidates = static_cast<int64_t>(idx.size());
+  if (n < n_candidates && score[idx[n - 1]] - score[idx[n]] <= tol && !same(idx[n - 1], idx[n])) {
+    char gap[96];
+    std::snprintf(gap, sizeof gap, "gap %.3g <= rounding bound %.3g, candidates %lld and %lld",
+                  score[idx[n - 1]] - score[idx[n]], tol, static_cast<long long>(idx[n - 1]),
+                  static_cast<long long>(idx[n]));
+    throw std::runtime_error("infllm_rule: near tie among " + what + " (" + gap + "): change the test inputs");
+  }
+  idx.resize(static_cast<size_t>(std::min(n, n_candidates)));
   return idx;
 }
 
@@ -217,7 +234,8 @@ at::Tensor infllm_reprs(const at::Tensor& k, const InfLLMRuleSizes& z, int64_t n
         }
         const double tol = double(D + z.block + 4) * u * mag;
         double n_rep = 0;
-        for (int64_t t : top_indices(typical, z.repr_topk, tol, "the representative tokens of a block")) {
+        auto same = [&](int64_t t1, int64_t t2) { return same_keys(keys[t1], keys[t2], u); };
+        for (int64_t t : top_indices(typical, z.repr_topk, tol, "the representative tokens of a block", same)) {
           out[b][h][blk] += keys[t];
           ++n_rep;
         }
@@ -249,6 +267,11 @@ std::vector<std::vector<std::vector<int64_t>>> infllm_selection(const at::Tensor
   at::Tensor qn = qc.to(at::kDouble).norm(2, -1).mean(-1);  // [B, H]
   at::Tensor rn = reprs.norm(2, -1).amax(-1);               // [B, Hkv]
   const double u = unit_roundoff(qc.scalar_type()) * double(D + rows + z.block + 8) * scale;
+  // Blocks with the same keys (in the kv heads a ranking reads) are interchangeable.
+  const double u_k = unit_roundoff(k.scalar_type());
+  auto block_keys = [&](int64_t b, int64_t kv_lo, int64_t n_kv, int64_t blk) {
+    return k[b].narrow(0, kv_lo, n_kv).narrow(1, z.n_init + blk * z.block, z.block).to(at::kDouble);
+  };
   for (int64_t b = 0; b < B; ++b) {
     std::vector<double> total(static_cast<size_t>(nb), 0.0);
     double total_mag = 0;
@@ -258,9 +281,17 @@ std::vector<std::vector<std::vector<int64_t>>> infllm_selection(const at::Tensor
       const double mag = qn[b][h].item<double>() * rn[b][h / g].item<double>();
       total_mag += mag;
       for (int64_t i = 0; i < nb; ++i) total[i] += score[i];
-      if (z.perhead) sel[b][h] = top_indices(score, z.topk, u * mag, "the block scores of a head");
+      auto same = [&](int64_t x, int64_t y) {
+        return same_keys(block_keys(b, h / g, 1, x), block_keys(b, h / g, 1, y), u_k);
+      };
+      if (z.perhead) sel[b][h] = top_indices(score, z.topk, u * mag, "the block scores of a head", same);
     }
-    if (!z.perhead) std::fill(sel[b].begin(), sel[b].end(), top_indices(total, z.topk, u * total_mag, "block scores"));
+    const int64_t Hkv = k.size(1);
+    auto same = [&](int64_t x, int64_t y) {
+      return same_keys(block_keys(b, 0, Hkv, x), block_keys(b, 0, Hkv, y), u_k);
+    };
+    if (!z.perhead)
+      std::fill(sel[b].begin(), sel[b].end(), top_indices(total, z.topk, u * total_mag, "block scores", same));
     for (auto& v : sel[b]) std::sort(v.begin(), v.end());
   }
   return sel;

@@ -31,6 +31,12 @@ int64_t blocks_before(const InfLLMParams& p, int64_t c0) {
   return std::max<int64_t>(0, c0 - p.n_local - p.n_init) / p.memory_block_size;
 }
 
+// The indices of the n largest entries along the last axis, largest first; equal entries (identical
+// blocks or tokens, e.g. a repeated token in a model without positions in its keys) in index order.
+at::Tensor top_indices(const at::Tensor& score, int64_t n) {
+  return std::get<1>(at::sort(score, /*stable=*/true, -1, /*descending=*/true)).narrow(-1, 0, n);
+}
+
 // The representative keys [B, Hkv, n_blocks, D] (dtype acc) of the first n_blocks blocks of the
 // middle of pre-RoPE keys k [B, Hkv, K, D]: the mean of the repr_topk keys of each block with the
 // largest dot product with the block's mean key.
@@ -40,7 +46,7 @@ at::Tensor block_reprs(const at::Tensor& k, const InfLLMParams& p, int64_t n_blo
   at::Tensor mean = kb.mean(3);
   if (p.repr_topk >= bs) return mean;
   at::Tensor typical = at::matmul(kb, mean.unsqueeze(-1)).squeeze(-1);  // [B, Hkv, n_blocks, bs]
-  at::Tensor idx = std::get<1>(typical.topk(p.repr_topk, -1));
+  at::Tensor idx = top_indices(typical, p.repr_topk);
   return at::gather(kb, 3, idx.unsqueeze(-1).expand({B, Hkv, n_blocks, p.repr_topk, D})).mean(3);
 }
 
@@ -110,11 +116,12 @@ at::Tensor InfLLMAttention::select_blocks(const AttentionCall& call, const at::T
   // The chunk's mean query (rotated to n_local - 1) against each block's representative key;
   // ALiBi's bias is the same for every block, so the query is scored unbiased.
   at::Tensor q_mean = q_far.to(repr.scalar_type()).mean(2).view({B, Hkv, g, 1, -1});
-  at::Tensor r = repr.narrow(2, 0, n_blocks).unsqueeze(2);                  // [B, Hkv, 1, nb, D]
-  at::Tensor s = at::matmul(q_mean, r.transpose(-1, -2)).squeeze(3);        // [B, Hkv, g, nb]
-  if (p_.perhead) return std::get<1>(s.topk(n, -1));                        // [B, Hkv, g, n]
-  at::Tensor idx = std::get<1>(s.sum({1, 2}).topk(n, -1));                  // [B, n]: per sequence
-  return idx.view({B, 1, 1, n}).expand({B, Hkv, 1, n});
+  at::Tensor r = repr.narrow(2, 0, n_blocks).unsqueeze(2);  // [B, Hkv, 1, nb, D]
+  // An elementwise product and sum, so identical blocks score identically (a matmul's edge tiles may
+  // round differently).
+  at::Tensor s = (q_mean * r).sum(-1);                                    // [B, Hkv, g, nb]
+  if (p_.perhead) return top_indices(s, n);                               // [B, Hkv, g, n]
+  return top_indices(s.sum({1, 2}), n).view({B, 1, 1, n}).expand({B, Hkv, 1, n});  // per sequence
 }
 
 BandAttentionResult InfLLMAttention::memory_part(const AttentionCall& call, int64_t row0, int64_t rows,
