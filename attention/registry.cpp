@@ -6,6 +6,7 @@
 
 #include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
+#include "attention/variants/infllm.h"
 #include "attention/variants/lambda.h"
 #include "attention/variants/rerope.h"
 #include "attention/variants/self_extend.h"
@@ -79,6 +80,14 @@ const std::vector<VariantInfo>& attention_variants() {
           {"{chunk_size: 10, local_window: 3, block_size: 4, key_block_size: 5}",
            "{chunk_size: 13, local_window: 9, block_size: 3}", "{chunk_size: 26, local_window: 3}",
            "{chunk_size: 12, local_window: 0, key_block_size: 5}"}),
+      entry<InfLLMAttention, InfLLMParams>(
+          "infllm",
+          "InfLLM: n_init sinks + a local window of n_local + per chunk of exc_block_size queries the topk memory "
+          "blocks of the evicted middle, memory keys at distance n_local - 1; full cache (memory grows)",
+          {"{n_local: 6, n_init: 2, memory_block_size: 3, topk: 2, repr_topk: 2, exc_block_size: 4, block_size: 5, "
+           "key_block_size: 7}",
+           "{n_local: 5, n_init: 0, memory_block_size: 4, topk: 3, repr_topk: 4, exc_block_size: 5, perhead: true}",
+           "{n_local: 7, n_init: 3, memory_block_size: 2, topk: 1, repr_topk: 2, exc_block_size: 1, perhead: true}"}),
   };
   return variants;
 }

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <limits>
 #include <utility>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace lminf {
@@ -240,6 +244,154 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
         kp[b][h][Tq - 1][j] = 0;
       }
     }
+  }
+  return r;
+}
+
+
+namespace {
+
+// Unit roundoff of the dtype the variant computes in (its scores accumulate in float32 at least).
+double unit_roundoff(at::ScalarType t) { return t == at::kDouble ? std::ldexp(1.0, -53) : std::ldexp(1.0, -24); }
+
+// Whether a and b hold the same keys up to rounding in a dtype of unit roundoff u (a token repeated
+// where keys carry no position, e.g. at layer 0): choosing either then gives the same attention.
+bool same_keys(const at::Tensor& a, const at::Tensor& b, double u) {
+  const double mag = std::max(a.abs().max().item<double>(), b.abs().max().item<double>());
+  return (a - b).abs().max().item<double>() <= 64 * u * mag;
+}
+
+// The n largest entries of `score`, largest first, equal ones in index order. A gap between the n-th
+// and the (n+1)-th of at most `tol` (the rounding bound of the variant's dtype) is accepted only when
+// `same(a, b)` says the two candidates are interchangeable; otherwise rounding in the variant could
+// pick either, and the rule throws rather than guess.
+std::vector<int64_t> top_indices(const std::vector<double>& score, int64_t n, double tol, const std::string& what,
+                                 const std::function<bool(int64_t, int64_t)>& same) {
+  std::vector<int64_t> idx(score.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return score[a] > score[b]; });
+  const auto n_candidates = static_cast<int64_t>(idx.size());
+  if (n < n_candidates && score[idx[n - 1]] - score[idx[n]] <= tol && !same(idx[n - 1], idx[n])) {
+    char gap[96];
+    std::snprintf(gap, sizeof gap, "gap %.3g <= rounding bound %.3g, candidates %lld and %lld",
+                  score[idx[n - 1]] - score[idx[n]], tol, static_cast<long long>(idx[n - 1]),
+                  static_cast<long long>(idx[n]));
+    throw std::runtime_error("infllm_rule: near tie among " + what + " (" + gap + "): change the test inputs");
+  }
+  idx.resize(static_cast<size_t>(std::min(n, n_candidates)));
+  return idx;
+}
+
+// [B, Hkv, nb, D] float64: each block's representative key, the mean of its repr_topk keys with the
+// largest dot product with the block's mean key.
+at::Tensor infllm_reprs(const at::Tensor& k, const InfLLMRuleSizes& z, int64_t nb) {
+  const int64_t B = k.size(0), Hkv = k.size(1), D = k.size(3);
+  const double u = unit_roundoff(k.scalar_type());
+  at::Tensor kd = k.to(at::kDouble), out = at::zeros({B, Hkv, nb, D}, at::kDouble);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        at::Tensor keys = kd[b][h].narrow(0, z.n_init + blk * z.block, z.block);  // [block, D]
+        at::Tensor mean = keys.mean(0);
+        std::vector<double> typical;
+        double mag = 0;
+        for (int64_t t = 0; t < z.block; ++t) {
+          typical.push_back(at::dot(keys[t], mean).item<double>());
+          mag = std::max(mag, keys[t].norm().item<double>() * mean.norm().item<double>());
+        }
+        const double tol = double(D + z.block + 4) * u * mag;
+        double n_rep = 0;
+        auto same = [&](int64_t t1, int64_t t2) { return same_keys(keys[t1], keys[t2], u); };
+        for (int64_t t : top_indices(typical, z.repr_topk, tol, "the representative tokens of a block", same)) {
+          out[b][h][blk] += keys[t];
+          ++n_rep;
+        }
+        out[b][h][blk] /= n_rep;
+      }
+  return out;
+}
+
+// The retrieved blocks of the chunk of queries qc [B, H, rows, D]: per (b, h), sorted ascending.
+std::vector<std::vector<std::vector<int64_t>>> infllm_selection(const at::Tensor& qc, const at::Tensor& k,
+                                                                const InfLLMRuleSizes& z, int64_t nb,
+                                                                const RuleEncoding& enc, int64_t seq_len,
+                                                                double scale) {
+  const int64_t B = qc.size(0), H = qc.size(1), rows = qc.size(2), g = H / k.size(1), D = qc.size(3);
+  std::vector<std::vector<std::vector<int64_t>>> sel(B, std::vector<std::vector<int64_t>>(H));
+  std::vector<int64_t> all(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < nb; ++i) all[i] = i;
+  if (nb <= z.topk) {
+    for (auto& per_b : sel) std::fill(per_b.begin(), per_b.end(), all);
+    return sel;
+  }
+  at::Tensor reprs = infllm_reprs(k, z, nb);
+  // Every row against every representative key: query at n_local - 1, key at 0; then the chunk's mean.
+  AttentionRule scoring{at::ones({rows, nb}, at::kBool), at::full({rows, nb}, z.n_local - 1, at::kLong),
+                        at::zeros({rows, nb}, at::kLong), at::zeros({rows, nb}, at::kDouble)};
+  at::Tensor s = rule_logits(qc, reprs, scoring, enc, seq_len, scale).mean(2);  // [B, H, nb]
+  // Rounding bound of one score in the variant's dtype: dot products of length D, the mean over the
+  // rows and over a block, the rotation.
+  at::Tensor qn = qc.to(at::kDouble).norm(2, -1).mean(-1);  // [B, H]
+  at::Tensor rn = reprs.norm(2, -1).amax(-1);               // [B, Hkv]
+  const double u = unit_roundoff(qc.scalar_type()) * double(D + rows + z.block + 8) * scale;
+  // Blocks with the same keys (in the kv heads a ranking reads) are interchangeable.
+  const double u_k = unit_roundoff(k.scalar_type());
+  auto block_keys = [&](int64_t b, int64_t kv_lo, int64_t n_kv, int64_t blk) {
+    return k[b].narrow(0, kv_lo, n_kv).narrow(1, z.n_init + blk * z.block, z.block).to(at::kDouble);
+  };
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<double> total(static_cast<size_t>(nb), 0.0);
+    double total_mag = 0;
+    for (int64_t h = 0; h < H; ++h) {
+      std::vector<double> score(static_cast<size_t>(nb));
+      for (int64_t i = 0; i < nb; ++i) score[i] = s[b][h][i].item<double>();
+      const double mag = qn[b][h].item<double>() * rn[b][h / g].item<double>();
+      total_mag += mag;
+      for (int64_t i = 0; i < nb; ++i) total[i] += score[i];
+      auto same = [&](int64_t x, int64_t y) {
+        return same_keys(block_keys(b, h / g, 1, x), block_keys(b, h / g, 1, y), u_k);
+      };
+      if (z.perhead) sel[b][h] = top_indices(score, z.topk, u * mag, "the block scores of a head", same);
+    }
+    const int64_t Hkv = k.size(1);
+    auto same = [&](int64_t x, int64_t y) {
+      return same_keys(block_keys(b, 0, Hkv, x), block_keys(b, 0, Hkv, y), u_k);
+    };
+    if (!z.perhead)
+      std::fill(sel[b].begin(), sel[b].end(), top_indices(total, z.topk, u * total_mag, "block scores", same));
+    for (auto& v : sel[b]) std::sort(v.begin(), v.end());
+  }
+  return sel;
+}
+
+}  // namespace
+
+AttentionRule infllm_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, const InfLLMRuleSizes& z,
+                          const RuleEncoding& enc, int64_t seq_len, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
+  AttentionRule base = lambda_rule(Tq, K, q_offset, z.n_local, z.n_init, z.n_local - 1);
+  AttentionRule r{base.visible.expand({B, H, Tq, K}).clone(), base.q_pos.expand({B, H, Tq, K}).clone(),
+                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone()};
+  auto vis = r.visible.accessor<bool, 4>();
+  auto qp = r.q_pos.accessor<int64_t, 4>();
+  auto kp = r.k_pos.accessor<int64_t, 4>();
+  for (int64_t r0 = 0; r0 < Tq; r0 += z.chunk) {
+    const int64_t rows = std::min(z.chunk, Tq - r0), c0 = q_offset + r0;
+    const int64_t nb = c0 - z.n_local - z.n_init >= 0 ? (c0 - z.n_local - z.n_init) / z.block : 0;
+    const auto sel = infllm_selection(q.narrow(2, r0, rows), k, z, nb, enc, seq_len, scale);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = r0; i < r0 + rows; ++i) {
+          const int64_t p = q_offset + i;
+          for (int64_t j = z.n_init; j <= p - z.n_local; ++j) {
+            const int64_t blk = (j - z.n_init) / z.block;
+            const auto& chosen = sel[b][h];
+            if (blk < nb && !std::binary_search(chosen.begin(), chosen.end(), blk)) continue;  // not retrieved
+            vis[b][h][i][j] = true;  // a retrieved block, or the tail not yet in a block
+            qp[b][h][i][j] = z.n_local - 1;
+            kp[b][h][i][j] = 0;
+          }
+        }
   }
   return r;
 }

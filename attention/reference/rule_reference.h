@@ -83,4 +83,21 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
                         std::optional<int64_t> D, int64_t top_k, int64_t insert_at, const RuleEncoding& enc,
                         int64_t seq_len, double scale);
 
+// InfLLM's rule (attention/variants/infllm.h), its sizes as plain numbers.
+struct InfLLMRuleSizes {
+  int64_t n_init = 0, n_local = 1, block = 1, topk = 1, repr_topk = 1, chunk = 1;
+  bool perhead = false;
+};
+// lambda_rule(L = n_local, G = n_init, D = n_local - 1), plus, for the queries of each chunk of `chunk`
+// rows (from row 0) starting at cache index c0, the keys j >= n_init with p - j >= n_local that lie
+// past the nb = floor((c0 - n_local - n_init) / block) memory blocks or in one of the topk blocks (all
+// while nb <= topk) whose representative key scores highest against the chunk's mean query rotated
+// to n_local - 1 (per (sequence, head) with perhead, else summed over the heads), each at distance
+// n_local - 1. A representative key is the mean of the repr_topk keys of the block with the largest
+// dot product with the block's mean key. Both rankings are recomputed here in float64; a gap between
+// the last chosen and the first left-out score below the rounding bound of q's dtype throws (the
+// inputs do not decide the selection). Returns the rule expanded to [B, H, Tq, K].
+AttentionRule infllm_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, const InfLLMRuleSizes& sizes,
+                          const RuleEncoding& enc, int64_t seq_len, double scale);
+
 }  // namespace lminf

@@ -4,6 +4,7 @@
 
 #include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
+#include "attention/variants/infllm.h"
 #include "attention/variants/lambda.h"
 #include "attention/variants/rerope.h"
 #include "attention/variants/self_extend.h"
@@ -57,6 +58,13 @@ const std::vector<std::pair<std::string, VariantRule>>& rules() {
        [](const AttentionSpec& s, const RuleCall& c) {
          const DcaParams& p = s.params<DcaParams>();
          return dca_rule(queries(c), keys(c), c.q_offset, p.chunk_size, p.local_window);
+       }},
+      {"infllm",
+       [](const AttentionSpec& s, const RuleCall& c) {
+         const InfLLMParams& p = s.params<InfLLMParams>();
+         const InfLLMRuleSizes sizes{p.n_init,    p.n_local,        p.memory_block_size, p.topk,
+                                     p.repr_topk, p.exc_block_size, p.perhead};
+         return infllm_rule(c.q, c.k, c.q_offset, sizes, *c.encoding, c.seq_len, c.scale);
        }},
   };
   return table;

@@ -88,7 +88,7 @@ TEST(AttentionProblems, InvalidValuesSayTheFix) {
   EXPECT_TRUE(mentions(p, "attention.start_size=-1 must be >= 0")) << all(p);
   // A misspelt variant is refused when read, with did-you-mean; a variant set in code, when checked.
   std::string e = read_error("{variant: lamda}");
-  const std::string names = join_list(attention_variant_names());
+  const std::string names = join_list(attention_variant_names());  // every registered variant, in order
   EXPECT_NE(e.find("attention.variant: \"lamda\" is not one of: " + names + " (did you mean \"lambda\"?)"),
             std::string::npos)
       << e;

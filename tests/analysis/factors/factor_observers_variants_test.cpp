@@ -9,6 +9,7 @@
 
 #include "attention/variants/dca.h"
 #include "attention/variants/distance_limit.h"
+#include "attention/variants/infllm.h"
 #include "attention/variants/lambda.h"
 #include "attention/reference/rule_reference.h"
 #include "attention/variants/rerope.h"
@@ -52,12 +53,23 @@ std::vector<VariantCase> variant_cases(const BlockwiseOptions& tiles) {
 
 TEST(FactorObserversUnderVariants, EqualTheDenseRuleReference) {
   const int64_t B = 2, H = 4, Hkv = 2, T = 45, D = 16;
-  const std::vector<VariantCase> cases = variant_cases(BlockwiseOptions{6, 5});
+  const BlockwiseOptions tiles{6, 5};
+  std::vector<VariantCase> cases = variant_cases(tiles);
   at::manual_seed(21);
   at::Tensor q = at::randn({B, H, T, D}, at::kDouble).to(at::kFloat);
   at::Tensor k = at::randn({B, Hkv, T, D}, at::kDouble).to(at::kFloat);
   at::Tensor v = at::randn({B, Hkv, T, D}, at::kDouble).to(at::kFloat);
   const RotaryEmbedding rope(D, 10000.0, 2048, RopeScaling{});
+  InfLLMParams infllm;  // memory blocks retrieved per chunk of 4 queries: two branches at n_local - 1
+  infllm.n_local = 7;
+  infllm.n_init = 2;
+  infllm.memory_block_size = 3;
+  infllm.topk = 2;
+  infllm.repr_topk = 2;
+  infllm.exc_block_size = 4;
+  const InfLLMRuleSizes infllm_sizes{2, 7, 3, 2, 2, 4, false};
+  cases.push_back({"infllm n_local=7 block=3 topk=2", [&] { return std::make_unique<InfLLMAttention>(infllm, tiles); },
+                   [&](int64_t t) { return infllm_rule(q, k, 0, infllm_sizes, rope, t, 1.0 / std::sqrt(double(D))); }});
   const std::vector<int64_t> edges{0, 5, 11, 12, 13, 30, 45};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.label);
