@@ -10,9 +10,8 @@
 //                        [--reps 1] [--threads 2] [--decode-steps 16] [--sections bench/variants.yaml]
 //                        [--only label,label]
 //
-// Peak memory as bench/bench_common.h measures it. Decoding: the cache is filled with random pre-RoPE
-// keys and values as a prefill would leave it (then trimmed by the policy), and each step appends one
-// token, attends and trims, as a model layer does.
+// Peak memory as bench/bench_common.h measures it. Decoding continues from the prefill's keys and
+// values, trimmed by the configuration's cache policy (the variant's own, or attention.cache's).
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -121,24 +120,31 @@ struct Row {
   double decode_tps = 0, cache_mib = 0;
 };
 
-Measure time_prefill(const Options& o, const AttentionVariant& attn, const RotaryEmbedding& rope, int64_t T) {
+// The prefill call of T tokens; with a policy that asks for the attention mass (H2O, SnapKV), the
+// call computes it, as in a model layer, and `mass` receives it for the decode part.
+Measure time_prefill(const Options& o, const AttentionVariant& attn, const RotaryEmbedding& rope, int64_t T,
+                     at::Tensor* k_out, at::Tensor* v_out, KeyMass* mass) {
   at::manual_seed(T);
   AttentionCall call;
   call.q = random_heads(o, o.heads, T);
-  call.k = random_heads(o, o.kv_heads, T);
-  call.v = random_heads(o, o.kv_heads, T);
+  call.k = *k_out = random_heads(o, o.kv_heads, T);
+  call.v = *v_out = random_heads(o, o.kv_heads, T);
   call.rope = &rope;
+  mass->rows = attn.cache_policy()->mass_rows(T, T);
+  if (mass->rows > 0) call.key_mass = mass;
   return measure([&] { attn.forward(call); }, o.reps);
 }
 
-// {tokens/s, MiB the layer's cache holds} for decode steps after a context of T tokens.
+// {tokens/s, MiB the layer's cache holds} for decode steps after the prefill's context: the cache
+// holds its keys and values, trimmed by the policy (with the prefill's mass), and each step appends
+// one token, attends (asking for the mass when the policy does) and trims, as a model layer does.
 std::pair<double, double> time_decode(const Options& o, const AttentionVariant& attn, const RotaryEmbedding& rope,
-                                      int64_t T) {
-  at::manual_seed(T + 1);
+                                      const at::Tensor& k, const at::Tensor& v, const KeyMass& prefill_mass) {
+  const int64_t T = k.size(2);
   LayerCache cache;
   const auto policy = attn.cache_policy();
-  cache.append(random_heads(o, o.kv_heads, T), random_heads(o, o.kv_heads, T));
-  policy->trim(cache);
+  cache.append(k, v);
+  policy->trim(cache, prefill_mass);
   auto step = [&](int64_t s) {
     cache.append(random_heads(o, o.kv_heads, 1), random_heads(o, o.kv_heads, 1));
     AttentionCall call;
@@ -148,8 +154,11 @@ std::pair<double, double> time_decode(const Options& o, const AttentionVariant& 
     call.q_offset = cache.size() - 1;
     call.abs_q_start = T + s;
     call.rope = &rope;
+    KeyMass mass;
+    mass.rows = policy->mass_rows(1, cache.size());
+    if (mass.rows > 0) call.key_mass = &mass;
     attn.forward(call);
-    policy->trim(cache);
+    policy->trim(cache, mass);
   };
   step(0);  // warm-up (and the buffers' growth)
   const double t0 = now_s();
@@ -189,8 +198,10 @@ int main(int argc, char** argv) {
     auto attn = make_attention(c.spec);
     for (int64_t T : o.lengths) {
       Row r{c.label, T};
-      r.prefill = time_prefill(o, *attn, rope, T);
-      std::tie(r.decode_tps, r.cache_mib) = time_decode(o, *attn, rope, T);
+      at::Tensor k, v;
+      KeyMass mass;
+      r.prefill = time_prefill(o, *attn, rope, T, &k, &v, &mass);
+      std::tie(r.decode_tps, r.cache_mib) = time_decode(o, *attn, rope, k, v, mass);
       std::printf("  %-16s T=%-5s prefill %8.3f s  %8.1f MiB  decode %8.1f tokens/s  cache %7.1f MiB\n",
                   c.label.c_str(), kib(T).c_str(), r.prefill.seconds, r.prefill.peak_mib, r.decode_tps, r.cache_mib);
       std::fflush(stdout);

@@ -334,7 +334,7 @@ at::Tensor encode_scaled(const RotaryEmbedding* rope, const at::Tensor& x, const
 
 std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, bool far_k_at_index) {
   if (!slopes.defined()) return std::nullopt;
-  return AlibiBias{slopes, far_q_pos, far_k_at_index};
+  return AlibiBias{slopes, far_q_pos, far_k_at_index, {}};
 }
 
 std::optional<AlibiBias> alibi_far(const at::Tensor& slopes, const at::Tensor& far_q_pos, const at::Tensor& far_k_pos) {
@@ -379,7 +379,7 @@ BandAttentionResult rectangle_attention(const RectangleAttentionArgs& a) {
     out.narrow(2, qs, bq).copy_((sm.acc / sm.l).to(dtype).view({B, H, bq, Dv}));
     lse.narrow(2, qs, bq).copy_((sm.m + sm.l.log()).view({B, H, bq}));
   }
-  return {out, lse};
+  return {out, lse, {}};
 }
 
 BandAttentionResult merge_attention(const BandAttentionResult& a, const BandAttentionResult& b) {

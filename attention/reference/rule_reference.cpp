@@ -29,8 +29,8 @@ struct RuleTables {
     bias.accessor<double, 2>()[i][j] = b;
   }
   AttentionRule rule(bool fractional = false) const {
-    if (fractional) return {visible, q_pos, k_pos, bias};
-    return {visible, q_pos.to(at::kLong), k_pos.to(at::kLong), bias};
+    if (fractional) return {visible, q_pos, k_pos, bias, {}};
+    return {visible, q_pos.to(at::kLong), k_pos.to(at::kLong), bias, {}};
   }
 };
 
@@ -219,14 +219,14 @@ AttentionRule topk_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offs
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
   AttentionRule base = lambda_rule(Tq, K, q_offset, L, G, D);
   AttentionRule r{base.visible.expand({B, H, Tq, K}).clone(), base.q_pos.expand({B, H, Tq, K}).clone(),
-                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone()};
+                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone(), base.q_scale};
   const int64_t p = q_offset + Tq - 1;
   std::vector<int64_t> middle;
   for (int64_t j = G; j <= p - L; ++j) middle.push_back(j);
   if (static_cast<int64_t>(middle.size()) < top_k) return r;
   // Scores of every key against the last query, both rotated as the rule says: query at insert_at, key at 0.
   AttentionRule scoring{at::ones({1, K}, at::kBool), at::full({1, K}, insert_at, at::kLong),
-                        at::zeros({1, K}, at::kLong), at::zeros({1, K}, at::kDouble)};
+                        at::zeros({1, K}, at::kLong), at::zeros({1, K}, at::kDouble), {}};
   at::Tensor s = rule_logits(q.narrow(2, Tq - 1, 1), k, scoring, enc, seq_len, scale);  // [B, H, 1, K]
   auto sa = s.accessor<double, 4>();
   auto vis = r.visible.accessor<bool, 4>();
@@ -327,7 +327,7 @@ std::vector<std::vector<std::vector<int64_t>>> infllm_selection(const at::Tensor
   at::Tensor reprs = infllm_reprs(k, z, nb);
   // Every row against every representative key: query at n_local - 1, key at 0; then the chunk's mean.
   AttentionRule scoring{at::ones({rows, nb}, at::kBool), at::full({rows, nb}, z.n_local - 1, at::kLong),
-                        at::zeros({rows, nb}, at::kLong), at::zeros({rows, nb}, at::kDouble)};
+                        at::zeros({rows, nb}, at::kLong), at::zeros({rows, nb}, at::kDouble), {}};
   at::Tensor s = rule_logits(qc, reprs, scoring, enc, seq_len, scale).mean(2);  // [B, H, nb]
   // Rounding bound of one score in the variant's dtype: dot products of length D, the mean over the
   // rows and over a block, the rotation.
@@ -371,7 +371,7 @@ AttentionRule infllm_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_of
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), K = k.size(2);
   AttentionRule base = lambda_rule(Tq, K, q_offset, z.n_local, z.n_init, z.n_local - 1);
   AttentionRule r{base.visible.expand({B, H, Tq, K}).clone(), base.q_pos.expand({B, H, Tq, K}).clone(),
-                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone()};
+                  base.k_pos.expand({B, H, Tq, K}).clone(), base.bias.expand({B, H, Tq, K}).clone(), base.q_scale};
   auto vis = r.visible.accessor<bool, 4>();
   auto qp = r.q_pos.accessor<int64_t, 4>();
   auto kp = r.k_pos.accessor<int64_t, 4>();

@@ -31,7 +31,7 @@ BandAttentionArgs near_band_args(const AttentionCall& call, int64_t window, cons
   a.q_near = encode_scaled(call.rope, call.q, q_pos, K, scale);
   a.k_near = encode_scaled(call.rope, call.k.narrow(2, a.near_start, K - a.near_start),
                            at::arange(a.near_start, K, at::kLong), K, 1.0);
-  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true, {}};
   return a;
 }
 

@@ -62,7 +62,7 @@ at::Tensor DcaAttention::chunk_rows(const AttentionCall& call, const at::Tensor&
   a.opts = tiles_;
   a.want_lse = n >= 1;
   a.report = TileReport{call.observers, call.layer, abs0 + s, call.head_offset};
-  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, r, true};
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, r, true, {}};
   BandAttentionResult res = band_attention(a);
 
   // The earlier chunks: every key visible, query at one position per row (successive) or per view (inter).

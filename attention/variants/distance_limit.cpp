@@ -53,7 +53,7 @@ at::Tensor DistanceLimitAttention::forward(const AttentionCall& call) const {
   BandAttentionArgs a = band_call_args(call, opts_.limit_distance, opts_.tiles);  // near: d < D (nullopt: every key)
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
-  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true, {}};
   a.k_near = encode_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
                            at::arange(a.near_start, K, at::kLong), K, 1.0);
   if (a.window && call.q_offset + Tq - 1 >= *a.window) {

@@ -98,7 +98,7 @@ at::Tensor InfLLMAttention::forward(const AttentionCall& call) const {
     const int64_t rows = std::min(e, Tq - r0);
     BandAttentionResult mem = memory_part(call, r0, rows, repr);
     if (!mem.out.defined()) continue;
-    BandAttentionResult loc{local.out.narrow(2, r0, rows), local.lse.narrow(2, r0, rows)};
+    BandAttentionResult loc{local.out.narrow(2, r0, rows), local.lse.narrow(2, r0, rows), {}};
     local.out.narrow(2, r0, rows).copy_(merge_attention(loc, mem).out);
   }
   return local.out;
@@ -159,7 +159,7 @@ BandAttentionResult InfLLMAttention::memory_part(const AttentionCall& call, int6
   at::Tensor lse = at::logsumexp(s, -1);  // [B, Hkv, u, R]; -inf: the row sees no memory key
   at::Tensor w = at::exp(s - lse.unsqueeze(-1)).nan_to_num(0.0);
   at::Tensor out = at::matmul(w, v_mem.to(acc));  // [B, Hkv, u, R, Dv]
-  return {out.view({B, H, rows, Dv}), lse.view({B, H, rows})};
+  return {out.view({B, H, rows, Dv}), lse.view({B, H, rows}), {}};
 }
 
 // The memory logits s [B, H, rows, S] of columns at cache indices pos [B, H, S] as tiles over

@@ -78,7 +78,7 @@ BandAttentionResult LambdaAttention::attend(const AttentionCall& call, bool want
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
   a.k_near = encode_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
                            at::arange(a.near_start, K, at::kLong), K, 1.0);
-  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true, {}};
   // Global branch: only when the last query is at least L past the first starting token.
   const int64_t F = std::min(opts_.global_branch, K);
   if (F > 0 && call.q_offset + Tq - 1 >= L) {

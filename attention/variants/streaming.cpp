@@ -49,7 +49,7 @@ at::Tensor StreamingAttention::forward(const AttentionCall& call) const {
   BandAttentionArgs a = band_call_args(call, R, opts_.tiles);
   at::Tensor q_pos = at::arange(call.q_offset, K, at::kLong);
   a.q_near = encode_scaled(rope, call.q, q_pos, K, scale);
-  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true};
+  if (call.alibi_slopes.defined()) a.alibi = AlibiBias{call.alibi_slopes, q_pos, true, {}};
   a.k_near = encode_scaled(rope, call.k.narrow(2, a.near_start, K - a.near_start),
                            at::arange(a.near_start, K, at::kLong), K, 1.0);
   const int64_t F = std::min(S, K);

@@ -24,7 +24,7 @@ at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
     a.near_start = 0;
     a.opts = opts_;
     a.report = report;
-    a.alibi = AlibiBias{call.alibi_slopes, at::arange(call.q_offset, K, at::kLong), true};
+    a.alibi = AlibiBias{call.alibi_slopes, at::arange(call.q_offset, K, at::kLong), true, {}};
     a.mass_rows = call.key_mass ? call.key_mass->rows : 0;
     return band_call_output(call, band_attention(a));
   }
