@@ -31,8 +31,8 @@ struct DcaParams {
       "dual chunk attention: chunks hold chunk_size - local_window keys and no distance exceeds chunk_size "
       "(ChunkLlama: 3/4 of the pretraining length)");
     v("local_window", local_window,
-      "dual chunk attention: the successive-chunk view keeps distances of up to local_window + 1 past the chunk "
-      "exact (ChunkLlama: 1/8 of the pretraining length)");
+      "dual chunk attention: the successive-chunk view places the query at c + min(p % c, local_window), "
+      "c = chunk_size - local_window (ChunkLlama: 1/8 of the pretraining length)");
   }
   std::vector<std::string> problems() const;
   int64_t chunk_len() const { return chunk_size - local_window; }
