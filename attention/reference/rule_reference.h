@@ -94,9 +94,10 @@ struct InfLLMRuleSizes {
 // while nb <= topk) whose representative key scores highest against the chunk's mean query rotated
 // to n_local - 1 (per (sequence, head) with perhead, else summed over the heads), each at distance
 // n_local - 1. A representative key is the mean of the repr_topk keys of the block with the largest
-// dot product with the block's mean key. Both rankings are recomputed here in float64; a gap between
-// the last chosen and the first left-out score below the rounding bound of q's dtype throws (the
-// inputs do not decide the selection). Returns the rule expanded to [B, H, Tq, K].
+// dot product with the block's mean key. Both rankings are recomputed here in float64, equal scores
+// in index order; a gap between the last chosen and the first left-out score below the rounding bound
+// of q's dtype throws (the inputs do not decide the selection) unless both candidates hold the same
+// keys up to rounding. Returns the rule expanded to [B, H, Tq, K].
 AttentionRule infllm_rule(const at::Tensor& q, const at::Tensor& k, int64_t q_offset, const InfLLMRuleSizes& sizes,
                           const RuleEncoding& enc, int64_t seq_len, double scale);
 
