@@ -262,6 +262,11 @@ std::vector<std::string> attention_problems(const AttentionSpec& spec, const Mod
     problems.push_back(name + " does not support grouped-query attention");
   if (!sup.tensor_parallel && tensor_parallel > 1) problems.push_back(name + " does not support tensor parallelism");
   for (auto& p : variant->model_problems(model, tensor_parallel)) problems.push_back(std::move(p));
+  if (spec.cache.evicts() && tensor_parallel > model.n_head_kv)
+    problems.push_back("attention.cache.policy " + spec.cache.policy + " does not support tensor_parallel=" +
+                       std::to_string(tensor_parallel) + " > num_key_value_heads=" + std::to_string(model.n_head_kv) +
+                       ": a replicated kv head's query heads would vote on different ranks and keep different "
+                       "entries; use tensor_parallel <= " + std::to_string(model.n_head_kv));
   return problems;
 }
 
