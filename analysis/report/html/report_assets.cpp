@@ -29,7 +29,7 @@ p.lead { color: var(--muted); margin: 0 0 10px; }
 .notes { margin: 16px 0 0; }
 .note { background: var(--warn-bg); border: 1px solid var(--warn-line); border-radius: 6px; padding: 8px 12px;
         margin: 6px 0; }
-.table-wrap { overflow: auto; max-height: 520px; margin: 6px 14px 14px 0; border: 1px solid var(--line);
+.table-wrap { overflow: auto; max-height: 420px; margin: 6px 14px 14px 0; border: 1px solid var(--line);
               border-radius: 6px; display: inline-block; vertical-align: top; max-width: 100%; }
 table.data { border-collapse: separate; border-spacing: 0; font-size: 13px; }
 table.data caption { caption-side: top; text-align: left; font-weight: 600; padding: 6px 10px; color: var(--muted);
