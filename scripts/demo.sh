@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: configs/demo.yaml on the embedded model (vanilla vs lambda vs streaming to 8x the training
-# length, with factor dumps), then `lminf analyze` plots and a summary with the acceptance checks.
+# length, with factor dumps), then `lminf analyze` plots, a summary with the acceptance checks, and
+# the sweep's report page (`lminf report`, its path printed last).
 set -euo pipefail
 BUILD=${1:-build}
 LMINF="$BUILD/lminf"
@@ -29,3 +30,6 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     ok1 = rise["vanilla"] >= 1.0; ok2 = (rise["lambda"] <= 0.1 && rise["lambda"] >= -0.1)
     printf "vanilla rises by >= 1.0 nat past the training length: %s\n", ok1 ? "yes" : "NO"
     printf "lambda stays within 0.1 nat of its in-length NLL:     %s\n", ok2 ? "yes" : "NO" }' "$DEMO/runs/sweep.csv"
+report=$("$LMINF" report "$DEMO/runs")
+echo
+echo "report: $report"

@@ -21,6 +21,7 @@ PACKAGES=(
   gnuplot-nox             # lminf analyze plots
   jq                      # scripts/baselines.sh joins the sweep tables
   wamerican               # /usr/share/dict/words: task ruler's word list (keys, values, common words)
+  chromium                # lminf report's browser test (headless; it skips without)
   # The embedded model's corpus: GNU manuals shipped as info files (scripts/make_corpus.sh,
   # docs/embedded_model.md); sed, grep and diffutils are the held-out manuals of make demo.
   sed grep diffutils coreutils findutils gzip gettext automake m4 wget gnupg nettle-dev bc ed time

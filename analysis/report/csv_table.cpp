@@ -42,4 +42,49 @@ std::string csv_cell(const std::string& s) {
   return out + "\"";
 }
 
+namespace {
+
+// The cells of the CSV line starting at text[pos]; pos is left after its line end.
+std::vector<std::string> csv_line(const std::string& text, size_t& pos, const std::string& where, size_t line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (; pos < text.size(); ++pos) {
+    const char c = text[pos];
+    if (quoted) {
+      if (c != '"') cells.back() += c;
+      else if (pos + 1 < text.size() && text[pos + 1] == '"') cells.back() += text[++pos];
+      else quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      cells.emplace_back();
+    } else if (c == '\n' || c == '\r') {
+      pos += (c == '\r' && pos + 1 < text.size() && text[pos + 1] == '\n') ? 2 : 1;
+      return cells;
+    } else {
+      cells.back() += c;
+    }
+  }
+  if (quoted) fail(where, ":", line, ": a quoted cell is not closed");
+  return cells;
+}
+
+}  // namespace
+
+CsvTable parse_csv(const std::string& text, const std::string& where) {
+  size_t pos = 0, line = 1;
+  if (text.empty()) fail(where, ": empty (no header line)");
+  CsvTable t(csv_line(text, pos, where, line));
+  while (pos < text.size()) {
+    ++line;
+    std::vector<std::string> cells = csv_line(text, pos, where, line);
+    if (cells.size() == 1 && cells[0].empty() && t.columns.size() > 1) continue;  // a blank line
+    if (cells.size() > t.columns.size())
+      fail(where, ":", line, ": ", cells.size(), " cells for ", t.columns.size(), " columns");
+    cells.resize(t.columns.size());
+    t.rows.push_back(std::move(cells));
+  }
+  return t;
+}
+
 }  // namespace lminf

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "analysis/report/analyze.h"
+#include "analysis/report/html/report.h"
 #include "attention/registry.h"
 #include "experiments/run/run_experiment.h"
 #include "framework/io/atomic_file.h"
@@ -300,6 +301,16 @@ int cmd_analyze(const Args& a) {
   return 0;
 }
 
+int cmd_report(const Args& a) {
+  a.allow({"no-analyze"}, "report");
+  if (a.positional.size() != 2) fail("usage: lminf report DIR [--no-analyze]  (DIR: the output.dir of a run or a sweep)");
+  ReportOptions o;
+  o.dir = a.positional[1];
+  o.analyze = !a.has("no-analyze");
+  std::cout << write_report(o).string() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::string cli_usage() {
@@ -327,6 +338,8 @@ std::string cli_usage() {
          "  lminf analyze FILE.h5 [FILE.h5 ...] --out DIR [--label NAME ...] [--ema GAMMA] [--first-tokens N]\n"
          "                [--head H] [--bin B] [--no-plots] [--overwrite]\n"
          "                                   factor analyses of dumps / perplexity outputs (docs/analysis.md)\n"
+         "  lminf report DIR [--no-analyze]  one self-contained DIR/report.html for a run or a sweep folder: results,\n"
+         "                                   figures, factor summaries, provenance, config (docs/analysis.md)\n"
          "  lminf version\n"
          "\n"
          "global options: --log-level debug|info|warn|error\n";
@@ -353,7 +366,7 @@ int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
     return args.empty() ? 2 : 0;
   }
   const std::string& cmd = args[0];
-  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-special-tokens", "decode", "no-plots", "overwrite"});
+  const Args a(args, {"dry-run", "sample", "stop-at-eos", "no-special-tokens", "decode", "no-plots", "overwrite", "no-analyze"});
   if (cmd == "run") return cmd_run(a, mpi);
   if (cmd == "keys") return cmd_keys(a);
   if (cmd == "variants") return cmd_variants(a);
@@ -364,6 +377,7 @@ int cli_main(const std::vector<std::string>& argv, MpiRuntime& mpi) {
   if (cmd == "tokenize") return cmd_tokenize(a);
   if (cmd == "train-tokenizer") return cmd_train_tokenizer(a);
   if (cmd == "analyze") return cmd_analyze(a);
+  if (cmd == "report") return cmd_report(a);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "lminf " << version() << " (" << git_revision() << ")\n";
     return 0;

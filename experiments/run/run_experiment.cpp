@@ -46,13 +46,6 @@ std::vector<int64_t> column(const at::Tensor& t, int64_t c) {
   return std::vector<int64_t>(col.data_ptr<int64_t>(), col.data_ptr<int64_t>() + col.numel());
 }
 
-std::string utc_now() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 // Rank 0: output.dir checked (no silent overwrite) and config.yaml written.
 void prepare_outputs(const LoadedExperiment& exp, const fs::path& out_dir, const std::string& resolved_text) {
   const ExperimentSpec& spec = exp.spec;
@@ -72,6 +65,8 @@ nlohmann::json run_provenance(const ExperimentSpec& spec, const std::string& res
   prov["config"] = resolved_text;
   prov["git_revision"] = git_revision();
   prov["lminf_version"] = version();
+  prov["libtorch_version"] = libtorch_version();
+  prov["host"] = host_name();  // rank 0's machine
   prov["world_size"] = world.size();
   prov["tensor_parallel"] = spec.parallel.tensor_parallel;
   prov["data_parallel"] = spec.parallel.data_parallel;
@@ -232,6 +227,7 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
     point_overrides.push_back(o);
   }
   if (dry_run) return;
+  if (world.rank() == 0) write_sweep_manifest(base_dir, points);
   for (size_t i = 0; i < points.size(); ++i) {
     const fs::path dir = base_dir / sweep_folder_name(points[i]);
     // A point killed before its final outputs leaves a record journal (passkey, generation, qa).

@@ -90,6 +90,18 @@ std::string sweep_folder_name(const SweepPoint& p) {
   return s;
 }
 
+void write_sweep_manifest(const fs::path& dir, const std::vector<SweepPoint>& points) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const auto& p : points) {
+    nlohmann::ordered_json overrides = nlohmann::ordered_json::array();
+    for (const auto& [k, v] : p.overrides) overrides.push_back({{"key", k}, {"value", v}});
+    list.push_back({{"name", p.name}, {"folder", sweep_folder_name(p)}, {"overrides", overrides}});
+  }
+  const nlohmann::ordered_json j = {{"schema", "lminf.sweep"}, {"schema_version", 1}, {"points", list}};
+  fs::create_directories(dir);
+  write_file_atomic(dir / "sweep.json", j.dump(2) + "\n");
+}
+
 std::string write_sweep_table(const fs::path& dir, const std::vector<SweepPoint>& points) {
   std::vector<std::string> keys;
   for (const auto& p : points)

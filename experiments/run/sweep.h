@@ -28,6 +28,12 @@ std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string&
 // A folder-safe version of a point name.
 std::string sweep_folder_name(const SweepPoint& p);
 
+// sweep.json in `dir` (created if needed), written atomically before the first point runs, so a
+// sweep stopped half-way still names its points: {"schema": "lminf.sweep", "schema_version": 1,
+// "points": [{"name", "folder", "overrides": [{"key", "value"}, ...]}, ...]} in sweep order.
+// `lminf report` reads it to label each point by its overrides.
+void write_sweep_manifest(const std::filesystem::path& dir, const std::vector<SweepPoint>& points);
+
 // The combined table over the points' results.json files (missing ones are listed as not run).
 // Columns: the point's folder (`point`), the swept keys, then the scalar metrics of the results, then for each
 // NLL bucket its mean NLL. Writes sweep.csv and sweep.md into `dir` atomically; returns the Markdown.
