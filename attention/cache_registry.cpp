@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "attention/cache_spec.h"
+#include "attention/registry.h"
 #include "framework/core/error.h"
 #include "framework/core/format.h"
 #include "framework/transformer/kv_eviction.h"
@@ -80,6 +81,17 @@ std::vector<std::string> CacheSpec::problems() const {
 
 namespace {
 
+// The registered variants that report the attention mass an evicting policy needs.
+std::vector<std::string> mass_reporting_variants() {
+  std::vector<std::string> names;
+  for (const auto& v : attention_variants()) {
+    AttentionSpec spec;
+    spec.variant = v.name;
+    if (v.make(spec)->support().key_mass) names.push_back(v.name);
+  }
+  return names;
+}
+
 // What the policy keeps besides the variant's protected first entries.
 int64_t budget(const CacheSpec& s) { return s.policy == "h2o" ? s.hh_size + s.recent_size : s.max_capacity_prompt; }
 
@@ -105,8 +117,8 @@ std::vector<std::string> cache_composition_problems(const CacheSpec& spec, const
   const std::string what = "attention.cache.policy: " + spec.policy;
   if (!reports_mass)
     return {what + " needs the attention mass of the keys, which attention.variant " + variant +
-            " does not report (its retrieved keys bypass the kernels); use vanilla, lambda, streaming or "
-            "distance_limit, or remove attention.cache"};
+            " does not report (it attends some keys apart from the kernels that sum it); use one of " +
+            join_list(mass_reporting_variants()) + ", or remove attention.cache"};
   if (dynamic_cast<const KeepAllPolicy*>(&base)) return {};
   const auto* head_tail = dynamic_cast<const HeadTailPolicy*>(&base);
   if (!head_tail)

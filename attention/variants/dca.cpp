@@ -25,6 +25,7 @@ DcaAttention::DcaAttention(const DcaParams& p, BlockwiseOptions tiles) : p_(p), 
 VariantSupport DcaAttention::support() const {
   VariantSupport s;
   s.needs_relative_positions = true;  // positions inside chunks
+  s.key_mass = false;  // three views attended apart, merged by log-sum-exp: no per-key mass
   return s;
 }
 

@@ -66,7 +66,11 @@ class InfLLMAttention final : public AttentionVariant {
  public:
   InfLLMAttention(const InfLLMParams& p, BlockwiseOptions tiles);
   std::string name() const override { return "infllm"; }
-  VariantSupport support() const override { return lambda_.support(); }
+  VariantSupport support() const override {
+    VariantSupport s = lambda_.support();
+    s.key_mass = false;  // the retrieved blocks are attended apart from the band kernel's mass
+    return s;
+  }
   std::vector<std::string> model_problems(const ModelConfig& model, int tensor_parallel) const override;
   at::Tensor forward(const AttentionCall& call) const override;
   std::shared_ptr<const CachePolicy> cache_policy() const override { return std::make_shared<KeepAllPolicy>(); }

@@ -67,7 +67,7 @@ at::Tensor ReropeAttention::forward(const AttentionCall& call) const {
     }
     a.q_far = scale_rows(a.q_far, row_scale);
   }
-  return band_attention(a).out;
+  return band_call_output(call, band_attention(a));
 }
 
 }  // namespace lminf

@@ -47,7 +47,7 @@ at::Tensor SelfExtendAttention::forward(const AttentionCall& call) const {
     a.k_far = encode_scaled(call.rope, call.k.narrow(2, 0, F), far_k, K, 1.0);
     a.alibi = alibi_far(call.alibi_slopes, far_q, far_k);
   }
-  return band_attention(a).out;
+  return band_call_output(call, band_attention(a));
 }
 
 }  // namespace lminf
