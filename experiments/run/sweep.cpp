@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/report/csv_table.h"
 #include "framework/io/atomic_file.h"
 #include "framework/core/error.h"
 
@@ -129,7 +130,7 @@ std::string write_sweep_table(const fs::path& dir, const std::vector<SweepPoint>
   header.insert(header.end(), metrics.begin(), metrics.end());
   header.insert(header.end(), buckets.begin(), buckets.end());
   std::ostringstream csv, md;
-  for (size_t i = 0; i < header.size(); ++i) csv << (i ? "," : "") << header[i];
+  for (size_t i = 0; i < header.size(); ++i) csv << (i ? "," : "") << csv_cell(header[i]);
   csv << "\n";
   md << "|";
   for (const auto& h : header) md << " " << h << " |";
@@ -161,7 +162,7 @@ std::string write_sweep_table(const fs::path& dir, const std::vector<SweepPoint>
         }
       row.push_back(v);
     }
-    for (size_t i = 0; i < row.size(); ++i) csv << (i ? "," : "") << row[i];
+    for (size_t i = 0; i < row.size(); ++i) csv << (i ? "," : "") << csv_cell(row[i]);
     csv << "\n";
     md << "|";
     for (const auto& c : row) md << " " << c << " |";
