@@ -10,6 +10,8 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -62,6 +64,15 @@ inline std::vector<int64_t> parse_list(const std::string& s) {
   while (std::getline(ss, item, ','))
     if (!item.empty()) out.push_back(std::stoll(item));
   return out;
+}
+
+// The value after option argv[i] (advancing i); exits with a message when there is none.
+inline std::string option_value(int argc, char** argv, int& i) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "%s needs a value\n", argv[i]);
+    std::exit(2);
+  }
+  return argv[++i];
 }
 
 inline std::string kib(int64_t T) { return T % 1024 == 0 ? std::to_string(T / 1024) + "k" : std::to_string(T); }
