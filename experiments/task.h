@@ -26,7 +26,9 @@ struct RunContext {
   CausalLM& model;
   const AttentionVariant& attention;
   Communicator& world;
-  std::filesystem::path out_dir;
+  std::filesystem::path out_dir;    // output.dir: resume state (journals, stream state) lives here
+  std::filesystem::path final_dir;  // the run's final outputs go here (output.dir/.lminf-staging,
+                                    // moved into output.dir when the run completes: outputs/output_stage.h)
   bool writer = true;       // this rank writes outputs and prints progress (rank 0)
   nlohmann::json provenance;  // resolved config, model, git revision, world size, dtype
   ObserverSet observers;
@@ -39,7 +41,8 @@ struct RunContext {
 struct ProducerContext {
   const ExperimentSpec& spec;
   Communicator& world;
-  std::filesystem::path out_dir;
+  std::filesystem::path out_dir;    // as in RunContext: resume state (checkpoints)
+  std::filesystem::path final_dir;  // as in RunContext: the final outputs
   bool writer = true;
   nlohmann::json provenance;
 };

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -36,10 +38,15 @@ void write_all(int fd, const std::string& bytes, const fs::path& path) {
   size_t off = 0;
   while (off < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) fail(path.string(), ": cannot append to the journal (disk full?)");
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      fail(path.string(), ": cannot append to the journal: ", std::strerror(errno), " (free space in ",
+           path.parent_path().string(), " and run the same command again: the samples journalled so far are kept)");
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) fail(path.string(), ": fsync of the journal failed");
+  if (::fsync(fd) != 0)
+    fail(path.string(), ": fsync of the journal failed: ", std::strerror(errno), " (free space in ",
+         path.parent_path().string(), " and run the same command again)");
 }
 
 void fsync_dir(const fs::path& dir) {

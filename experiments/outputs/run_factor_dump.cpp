@@ -10,7 +10,7 @@ std::unique_ptr<FactorDump> open_factor_dump(RunContext& ctx, int64_t max_length
   o.model = ctx.model_config;
   o.max_length = max_length;
   o.provenance = ctx.provenance;
-  o.path = ctx.out_dir / d.file;
+  o.path = ctx.final_dir / d.file;
   o.writer = ctx.writer;
   // With one data-parallel group the world is the tensor-parallel group (dump_problems refuses more).
   o.tp = ctx.spec.parallel.data_parallel == 1 ? &ctx.world : nullptr;

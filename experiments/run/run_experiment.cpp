@@ -11,6 +11,7 @@
 
 #include "analysis/report/analyze.h"
 #include "attention/registry.h"
+#include "experiments/outputs/output_stage.h"
 #include "experiments/outputs/outputs.h"
 #include "experiments/outputs/record_journal.h"
 #include "experiments/run/sweep.h"
@@ -46,16 +47,35 @@ std::vector<int64_t> column(const at::Tensor& t, int64_t c) {
   return std::vector<int64_t>(col.data_ptr<int64_t>(), col.data_ptr<int64_t>() + col.numel());
 }
 
-// Rank 0: output.dir checked (no silent overwrite) and config.yaml written.
+// The outputs this task writes (for the overwrite check), its dump included.
+std::vector<std::string> task_outputs(const LoadedExperiment& exp) {
+  std::vector<std::string> outputs = exp.task->outputs();
+  if (exp.spec.dump.enabled()) outputs.push_back(exp.spec.dump.file);
+  return outputs;
+}
+
+// Rank 0: output.dir checked (no silent overwrite), the staging folder of the final outputs made
+// (outputs/output_stage.h) and config.yaml written into it.
 void prepare_outputs(const LoadedExperiment& exp, const fs::path& out_dir, const std::string& resolved_text) {
   const ExperimentSpec& spec = exp.spec;
-  std::vector<std::string> outputs = exp.task->outputs();
-  if (spec.dump.enabled()) outputs.push_back(spec.dump.file);
+  std::vector<std::string> outputs = task_outputs(exp);
   // A record task killed while writing its final files (results.json comes last) resumes from its journal.
   if (!fs::exists(out_dir / "results.json") && has_record_journal(out_dir)) outputs = {"results.json"};
   prepare_output_dir(out_dir, outputs, spec.output.overwrite);
-  write_file_atomic(out_dir / "config.yaml", resolved_text);
-  log_info("experiment ", spec.name, ": resolved spec written to ", (out_dir / "config.yaml").string());
+  const fs::path stage = begin_staging(out_dir);
+  write_file_atomic(stage / "config.yaml", resolved_text);
+  log_info("experiment ", spec.name, ": resolved spec written to ", (stage / "config.yaml").string(),
+           " (moved into ", out_dir.string(), " with the other outputs when the run completes)");
+}
+
+// Rank 0, once every rank is done: the staged outputs replace the earlier run's. A folder written
+// before staging has no record of its outputs: those of this task, config.yaml and the default dump
+// are taken to be the earlier run's.
+void publish_outputs(const LoadedExperiment& exp, const fs::path& out_dir) {
+  std::vector<std::string> fallback = task_outputs(exp);
+  fallback.insert(fallback.end(), {"config.yaml", "results.json", "token_nll.h5", DumpSpec().file});
+  const std::vector<std::string> names = publish_staging(out_dir, fallback);
+  log_info("experiment ", exp.spec.name, ": ", names.size(), " outputs in ", out_dir.string());
 }
 
 // The provenance every output carries, before a model is loaded.
@@ -106,7 +126,27 @@ constexpr double kMiB = 1024.0 * 1024.0;
 
 }  // namespace
 
+namespace {
+void run_staged(LoadedExperiment& exp, Communicator& world);
+}  // namespace
+
+// On failure (or an interrupt), rank 0 says what the folder holds before the error goes up.
 void run_experiment(LoadedExperiment& exp, Communicator& world) {
+  try {
+    run_staged(exp, world);
+  } catch (const std::exception&) {
+    const fs::path dir = exp.spec.output.dir;
+    if (world.rank() == 0 && has_unfinished_run(dir))
+      log_warn("output.dir: the run did not complete, so nothing of it was moved into ", dir.string(),
+               ": the outputs of an earlier run there are untouched; its resume state (if the task has one) is "
+               "kept and the partial final files in ", staging_dir(dir).string(), " are removed by the next run");
+    throw;
+  }
+}
+
+namespace {
+
+void run_staged(LoadedExperiment& exp, Communicator& world) {
   const ExperimentSpec& spec = exp.spec;
   if (spec.threads > 0) set_compute_threads(static_cast<int>(spec.threads));
   const bool writer = world.rank() == 0;
@@ -117,8 +157,10 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
 
   nlohmann::json prov = run_provenance(spec, resolved_text, world);
   if (!exp.task->needs_model()) {
-    ProducerContext pctx{spec, world, out_dir, writer, prov};
+    ProducerContext pctx{spec, world, out_dir, staging_dir(out_dir), writer, prov};
     exp.task->run_producer(pctx);
+    world.barrier();
+    if (writer) publish_outputs(exp, out_dir);
     return;
   }
 
@@ -142,13 +184,17 @@ void run_experiment(LoadedExperiment& exp, Communicator& world) {
   prov["variant"] = spec.attention.variant;
   prov["weight_bytes_per_rank"] = column(loaded, 0);
 
-  RunContext ctx{spec, exp.model_config, *m.model, *attention, world, out_dir, writer, prov, {}};
+  RunContext ctx{spec, exp.model_config, *m.model, *attention, world, out_dir, staging_dir(out_dir), writer, prov, {}};
   ctx.data_parallel = &grid.dp();
   exp.task->run(ctx);
+  world.barrier();
+  if (writer) publish_outputs(exp, out_dir);
   const at::Tensor done = gather_rank_memory(world, m.model->weight_bytes(), m.bytes_read);
   for (int64_t r = 0; r < done.size(0); ++r)
     log_info("rank ", r, ": peak resident memory (VmHWM) ", done[r][2].item<int64_t>() / kMiB, " MiB");
 }
+
+}  // namespace
 
 namespace {
 
@@ -230,9 +276,11 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
   if (world.rank() == 0) write_sweep_manifest(base_dir, points);
   for (size_t i = 0; i < points.size(); ++i) {
     const fs::path dir = base_dir / sweep_folder_name(points[i]);
-    // A point killed before its final outputs leaves a record journal (passkey, generation, qa).
+    // A point killed before its outputs were published leaves its staging folder (and, for the
+    // resumable tasks, their journal or stream state); folders of an lminf before staging, a record
+    // journal or a results.json with `complete: false`.
     const bool partial = !base.spec.output.overwrite &&
-                         (results_incomplete(dir / "results.json") ||
+                         (has_unfinished_run(dir) || results_incomplete(dir / "results.json") ||
                           (!fs::exists(dir / "results.json") && has_record_journal(dir)));
     if (!base.spec.output.overwrite && fs::exists(dir / "results.json") && !partial) {
       log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name, " already complete in ", dir.string(),
@@ -244,7 +292,8 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
     // `complete: false` (a resumable task such as streaming_perplexity) resumes where it stopped.
     std::vector<std::string> o = point_overrides[i];
     if (partial)
-      log_info("sweep: point ", i + 1, " is incomplete (results.json: complete: false, or a record journal); resuming it");
+      log_info("sweep: point ", i + 1, " did not complete (its staging folder, a record journal, or results.json: "
+               "complete: false); resuming it");
     else
       o.push_back("output.overwrite=true");
     LoadedExperiment exp = load_experiment(file, o, world.size());

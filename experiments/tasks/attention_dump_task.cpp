@@ -113,11 +113,11 @@ void AttentionDumpTask::run(RunContext& ctx) {
   if (spec_.nll) {
     std::vector<int64_t> lengths;
     for (const auto& s : seqs) lengths.push_back(std::max<int64_t>(0, static_cast<int64_t>(s.size()) - 1));
-    write_token_nll_h5(ctx.out_dir / "token_nll.h5", nll, lengths, ctx.provenance);
+    write_token_nll_h5(ctx.final_dir / "token_nll.h5", nll, lengths, ctx.provenance);
     const at::Tensor finite = nll.masked_select(at::isfinite(nll));
     summary["mean_nll"] = finite.numel() > 0 ? finite.to(at::kDouble).mean().item<double>() : std::nan("");
   }
-  write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
+  write_results_json(ctx.final_dir / "results.json", summary, ctx.provenance);
   log_info("attention_dump: wrote ", (ctx.out_dir / es.dump.file).string());
 }
 

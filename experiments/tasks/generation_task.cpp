@@ -254,7 +254,7 @@ void GenerationTask::run(RunContext& ctx) {
   results["documents_below_min_length"] = d.too_short;
   results["max_new_tokens"] = spec_.max_new_tokens;
   results["depths"] = score_depths(spec_, sorted, variants, skipped);
-  write_jsonl_atomic(ctx.out_dir / records_file(), json(sorted));
+  write_jsonl_atomic(ctx.final_dir / records_file(), json(sorted));
   loop.finish(ctx, results);
   print_depth_table(results["depths"], variants);
   log_info("generation: ", sorted.size(), " generations; wrote ", (ctx.out_dir / "results.json").string(), " and ", records_file());

@@ -282,7 +282,7 @@ nlohmann::json write_grid(const RunContext& ctx, const PasskeySpec& spec, nlohma
            csv_cell(c["length"].get<int64_t>()), csv_cell(c["depth"].get<double>()), csv_cell(samples),
            csv_cell(correct), csv_cell(ratio(correct, samples))});
   }
-  write_file_atomic(ctx.out_dir / "niah.csv", t.text());
+  write_file_atomic(ctx.final_dir / "niah.csv", t.text());
   const std::string gp = find_gnuplot();
   if (gp.empty()) {
     summary["plots_skipped"] = "gnuplot is not installed (apt-get install gnuplot-nox); niah.csv was written";
@@ -299,7 +299,7 @@ nlohmann::json write_grid(const RunContext& ctx, const PasskeySpec& spec, nlohma
                 static_cast<long long>(n));
   h.title = title;
   try {  // the samples are worth more than the figure: a gnuplot failure only skips it
-    for (const auto& f : plot_niah_heatmap(gp, ctx.out_dir, h, "niah_heatmap")) plots.push_back(f);
+    for (const auto& f : plot_niah_heatmap(gp, ctx.final_dir, h, "niah_heatmap")) plots.push_back(f);
   } catch (const Error& e) {
     summary["plots_skipped"] = e.what();
     log_warn("passkey: the heat map was not drawn: ", e.what());
@@ -362,7 +362,7 @@ void PasskeyTask::run(RunContext& ctx) {
   if (!ctx.writer) return loop.finish();
 
   nlohmann::json summary =
-      summarize_passkey(spec_, write_samples(ctx.out_dir / "samples.jsonl", spec_, plan, builder, *tok, all));
+      summarize_passkey(spec_, write_samples(ctx.final_dir / "samples.jsonl", spec_, plan, builder, *tok, all));
   summary["task"] = "passkey";
   summary["lengths"] = spec_.lengths;
   summary["depths"] = passkey_depth_axis(spec_);

@@ -174,8 +174,8 @@ void PerplexityTask::run(RunContext& ctx) {
   summary["data"] = d.source->report();
   summary["elapsed_s"] = elapsed;
   summary["tokens_per_s"] = elapsed > 0 ? static_cast<double>(d.total_tokens) / elapsed : 0.0;
-  write_token_nll_h5(ctx.out_dir / "token_nll.h5", nll, d.lengths, ctx.provenance, spec_.bucket);
-  write_results_json(ctx.out_dir / "results.json", summary, ctx.provenance);
+  write_token_nll_h5(ctx.final_dir / "token_nll.h5", nll, d.lengths, ctx.provenance, spec_.bucket);
+  write_results_json(ctx.final_dir / "results.json", summary, ctx.provenance);
   print_summary_table(summary);
   log_info("perplexity: mean NLL ", summary["mean_nll"].get<double>(), " (ppl ", summary["ppl"].get<double>(),
            ") over ", summary["tokens"].get<int64_t>(), " predicted tokens; wrote ", (ctx.out_dir / "results.json").string());

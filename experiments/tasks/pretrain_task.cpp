@@ -21,6 +21,7 @@
 #include "framework/io/atomic_file.h"
 #include "framework/io/checkpoint.h"
 #include "framework/core/error.h"
+#include "framework/core/interrupt.h"
 #include "framework/core/logging.h"
 #include "framework/core/progress.h"
 #include "experiments/data/token_data.h"
@@ -376,6 +377,7 @@ void Trainer::train() {
            s_.steps, ", precision ", s_.precision);
   t0_ = std::chrono::steady_clock::now();
   for (int64_t st = start_step_; st < s_.steps; ++st) {
+    check_interrupt();  // SIGINT / SIGTERM: stop between steps (resume from the last checkpoint)
     const double lr = pretrain_lr(s_, st);
     double grad_norm = 0;
     const double l = step(st, lr, grad_norm);
@@ -396,7 +398,7 @@ void Trainer::train() {
 void Trainer::finish() {
   if (!ctx_.writer) return;
   const double eval = evaluate();
-  save_model_dir(ctx_.out_dir / "model", cfg_, *model_);
+  save_model_dir(ctx_.final_dir / "model", cfg_, *model_);
   const int64_t tokens = (s_.steps - start_step_) * tokens_per_step_;
   nlohmann::json res;
   res["task"] = "pretrain";
@@ -409,7 +411,7 @@ void Trainer::finish() {
   res["eval_ppl"] = std::isfinite(eval) ? nlohmann::json(std::exp(eval)) : nlohmann::json(nullptr);
   res["elapsed_s"] = elapsed_;
   res["tokens_per_s"] = elapsed_ > 0 ? static_cast<double>(tokens) / elapsed_ : 0.0;
-  write_results_json(ctx_.out_dir / "results.json", res, ctx_.provenance);
+  write_results_json(ctx_.final_dir / "results.json", res, ctx_.provenance);
   log_info("pretrain: model written to ", (ctx_.out_dir / "model").string(), "; held-out NLL ", eval);
 }
 

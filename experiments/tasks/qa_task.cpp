@@ -348,7 +348,7 @@ void QaTask::run(RunContext& ctx) {
   if (cut > 0)
     log_warn("qa: in ", cut, " of ", sorted.size(), " prompts the text after {", spec_.context_field,
              "} is longer than the tokens truncation keeps at the end: the question was cut (raise task.max_length)");
-  write_jsonl_atomic(ctx.out_dir / records_file(), json(sorted));
+  write_jsonl_atomic(ctx.final_dir / records_file(), json(sorted));
   loop.finish(ctx, results);
   std::printf("qa: %lld questions  F1 %.2f  EM %.2f\n", static_cast<long long>(sorted.size()),
               results["f1"].get<double>(), results["exact_match"].get<double>());

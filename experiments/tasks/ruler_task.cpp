@@ -202,7 +202,7 @@ nlohmann::json write_grid(const RunContext& ctx, const RulerSpec& spec, const st
       t.add({csv_cell(static_cast<int64_t>(li)), csv_cell(static_cast<int64_t>(ti)), csv_cell(spec.lengths[li]), rows[ti],
              csv_cell(n), csv_cell(score), csv_cell(score / 100.0)});
     }
-  write_file_atomic(ctx.out_dir / "ruler.csv", t.text());
+  write_file_atomic(ctx.final_dir / "ruler.csv", t.text());
   nlohmann::json plots = nlohmann::json::array();
   const std::string gp = find_gnuplot();
   if (gp.empty()) {
@@ -224,7 +224,7 @@ nlohmann::json write_grid(const RunContext& ctx, const RulerSpec& spec, const st
                 eff["threshold"].get<double>());
   h.title = title;
   try {  // the samples are worth more than the figure: a gnuplot failure only skips it
-    for (const auto& f : plot_niah_heatmap(gp, ctx.out_dir, h, "ruler_heatmap")) plots.push_back(f);
+    for (const auto& f : plot_niah_heatmap(gp, ctx.final_dir, h, "ruler_heatmap")) plots.push_back(f);
   } catch (const Error& e) {
     summary["plots_skipped"] = e.what();
     log_warn("ruler: the heat map was not drawn: ", e.what());
@@ -303,7 +303,7 @@ void RulerTask::run(RunContext& ctx) {
   if (!ctx.writer) return loop.finish();
 
   const auto records = sorted_by(all, "index");
-  write_jsonl_atomic(ctx.out_dir / "samples.jsonl", nlohmann::json(records));
+  write_jsonl_atomic(ctx.final_dir / "samples.jsonl", nlohmann::json(records));
   nlohmann::json summary = summarize_ruler(nlohmann::json(records), tasks, spec_.lengths, spec_.threshold);
   summary["task"] = "ruler";
   summary["tasks"] = tasks;

@@ -1,8 +1,14 @@
 #include "experiments/tasks/stream_state.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
+#include <utility>
 
 #include "framework/core/error.h"
 
@@ -181,6 +187,106 @@ void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, 
     if (has_score.item<int64_t>() == 1)
       cache.layer(l).add_scores(from_root(layer_path(l, "score"), at::kFloat).squeeze(-1));
   }
+}
+
+namespace {
+
+std::string nll_header(const std::string& config_hash) {
+  std::string h = "lminf.stream_nll 1 " + config_hash;
+  LMINF_CHECK(static_cast<int64_t>(h.size()) < NllLog::kHeaderBytes, "NllLog header too long: ", h);
+  h.resize(NllLog::kHeaderBytes - 1, ' ');
+  return h + "\n";
+}
+
+[[noreturn]] void nll_io_error(const std::filesystem::path& path, const char* what) {
+  const int err = errno;
+  fail(path.string(), ": cannot ", what, ": ", std::strerror(err), " (check the free space and permissions of ",
+       path.parent_path().string(), "; the run resumes from its last flush)");
+}
+
+void write_fully(int fd, const char* p, size_t left, const std::filesystem::path& path) {
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      nll_io_error(path, "append the NLLs");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+NllLog NllLog::create(const std::filesystem::path& path, const std::string& config_hash) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) nll_io_error(path, "create the NLL log");
+  NllLog log(path, fd, 0);
+  const std::string h = nll_header(config_hash);
+  write_fully(fd, h.data(), h.size(), path);
+  log.sync();
+  return log;
+}
+
+NllLog NllLog::resume(const std::filesystem::path& path, const std::string& config_hash, int64_t tokens) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) nll_io_error(path, "open the NLL log");
+  NllLog log(path, fd, tokens);
+  std::string h(static_cast<size_t>(kHeaderBytes), '\0');
+  if (::pread(fd, h.data(), h.size(), 0) != kHeaderBytes || h != nll_header(config_hash))
+    fail(path.string(), " does not belong to the stream state of this run (another configuration, or not an "
+         "NLL log); set output.overwrite: true to start over");
+  const off_t want = static_cast<off_t>(kHeaderBytes + tokens * static_cast<int64_t>(sizeof(float)));
+  const off_t have = ::lseek(fd, 0, SEEK_END);
+  if (have < want)
+    fail(path.string(), " holds ", (have - kHeaderBytes) / static_cast<off_t>(sizeof(float)), " NLLs but its state "
+         "records ", tokens, " (the file was changed; set output.overwrite: true to start over)");
+  if (have > want && ::ftruncate(fd, want) != 0) nll_io_error(path, "truncate the NLL log");  // a killed run's tail
+  if (::lseek(fd, want, SEEK_SET) != want) nll_io_error(path, "seek in the NLL log");
+  log.sync();
+  return log;
+}
+
+NllLog::~NllLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+NllLog::NllLog(NllLog&& other) noexcept
+    : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), tokens_(other.tokens_) {}
+
+NllLog& NllLog::operator=(NllLog&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    tokens_ = other.tokens_;
+  }
+  return *this;
+}
+
+void NllLog::append(const float* nll, int64_t n) {
+  LMINF_CHECK(fd_ >= 0, "NllLog::append on a closed log");
+  write_fully(fd_, reinterpret_cast<const char*>(nll), static_cast<size_t>(n) * sizeof(float), path_);
+  tokens_ += n;
+}
+
+void NllLog::sync() {
+  if (fd_ >= 0 && ::fsync(fd_) != 0) nll_io_error(path_, "fsync the NLL log");
+}
+
+std::vector<float> NllLog::read(int64_t first, int64_t n) const {
+  LMINF_CHECK(first >= 0 && n >= 0 && first + n <= tokens_, "NllLog::read ", first, "+", n, " of ", tokens_);
+  std::vector<float> out(static_cast<size_t>(n));
+  const size_t bytes = out.size() * sizeof(float);
+  size_t got = 0;
+  while (got < bytes) {
+    const ssize_t r = ::pread(fd_, reinterpret_cast<char*>(out.data()) + got, bytes - got,
+                              static_cast<off_t>(kHeaderBytes + first * 4) + static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) nll_io_error(path_, "read the NLL log");
+    got += static_cast<size_t>(r);
+  }
+  return out;
 }
 
 }  // namespace lminf

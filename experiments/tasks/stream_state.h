@@ -3,6 +3,7 @@
 //   StreamPoint  where the stream stands (tokens done, cursor, next input token, ended)
 //   RunningNll   the running NLL sums in stream order (overall, by log2 position bucket, by segment)
 //   the KV cache of every layer, every tensor-parallel rank's shard (cache/layer_LLL/{k,v})
+//   NllLog       token_nll.partial.f32: every NLL so far, append-only (token_nll.h5 is built from it)
 #pragma once
 
 #include <cstdint>
@@ -74,5 +75,37 @@ void save_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, H5W
 // every rank takes its shard, converted to the model's device and dtype. Collective.
 void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, const H5Reader* st, const std::string& state_path,
                           at::Device device, at::ScalarType dtype);
+
+// The NLLs of a streaming run so far, as an append-only file that a kill at any moment cannot damage
+// below its last durable point: a 64-byte text header ("lminf.stream_nll 1 <config hash>", padded
+// with spaces, ending in a newline), then one little-endian float32 per stream token. sync() makes
+// what was appended durable (before the state that counts it is written); opening for a resume
+// truncates the file to the tokens the state counts, dropping what a killed run wrote after it.
+class NllLog {
+ public:
+  static constexpr int64_t kHeaderBytes = 64;
+  // A new log (replacing any file at `path`).
+  static NllLog create(const std::filesystem::path& path, const std::string& config_hash);
+  // An existing log of the run `config_hash`, truncated to `tokens` NLLs; fails (naming the file and
+  // the fix) when it belongs to another run or holds fewer.
+  static NllLog resume(const std::filesystem::path& path, const std::string& config_hash, int64_t tokens);
+  ~NllLog();
+  NllLog(NllLog&& other) noexcept;
+  NllLog& operator=(NllLog&& other) noexcept;
+  NllLog(const NllLog&) = delete;
+  NllLog& operator=(const NllLog&) = delete;
+
+  void append(const float* nll, int64_t n);
+  void sync();  // fsync: every NLL appended so far is on disk
+  int64_t tokens() const { return tokens_; }
+  // `n` NLLs from token `first` (for writing token_nll.h5).
+  std::vector<float> read(int64_t first, int64_t n) const;
+
+ private:
+  NllLog(std::filesystem::path path, int fd, int64_t tokens) : path_(std::move(path)), fd_(fd), tokens_(tokens) {}
+  std::filesystem::path path_;
+  int fd_ = -1;
+  int64_t tokens_ = 0;
+};
 
 }  // namespace lminf

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kNllFile = "token_nll.h5";
+constexpr const char* kNllFile = "token_nll.h5";             // a final output, written at the end
+constexpr const char* kLogFile = "token_nll.partial.f32";   // the NLLs so far: resume state (NllLog)
 constexpr const char* kStateFile = "stream_state.h5";
 constexpr int64_t kStateVersion = 1;
 constexpr double kMiB = 1024.0 * 1024.0;
@@ -47,20 +48,21 @@ class StreamingRun {
   void check_state_file(const H5Reader& st) const;
   void restore(const StreamPoint& from);
   void open_outputs(bool resume);
+  void convert_legacy_nll(int64_t tokens);
   void write_state();
   void write_results(bool complete);
+  void write_token_nll();
   void checkpoint(bool complete);
 
   RunContext& ctx_;
   const StreamingPerplexitySpec& spec_;
-  const fs::path nll_path_, state_path_;
+  const fs::path nll_path_, log_path_, state_path_;
   const std::string resume_config_, run_hash_;
   TokenStream stream_;
   KVCache cache_;
   StreamPoint at_;  // tokens done, next input, ended (cursor: the stream's, at each save)
   RunningNll acc_;
-  std::unique_ptr<H5Writer> h5_;
-  std::unique_ptr<H5Writer::Extendible> nll_ds_;
+  std::unique_ptr<NllLog> log_;  // rank 0
   std::unique_ptr<Progress> progress_;
   nlohmann::json memory_ = nlohmann::json::array();
   int64_t first_done_ = 0, last_flush_ = 0;
@@ -79,7 +81,8 @@ TokenStreamOptions stream_options(const StreamingPerplexitySpec& spec, int64_t s
 StreamingRun::StreamingRun(RunContext& ctx, const StreamingPerplexitySpec& spec, const YAML::Node& resolved)
     : ctx_(ctx),
       spec_(spec),
-      nll_path_(ctx.out_dir / kNllFile),
+      nll_path_(ctx.final_dir / kNllFile),
+      log_path_(ctx.out_dir / kLogFile),
       state_path_(ctx.out_dir / kStateFile),
       resume_config_(streaming_resume_config(ctx.spec, resolved)),
       run_hash_(config_hash(resume_config_)),
@@ -111,12 +114,13 @@ void StreamingRun::check_state_file(const H5Reader& st) const {
 StreamPoint StreamingRun::read_start() {
   StreamPoint start;
   if (ctx_.spec.output.overwrite) {
+    // The earlier run's token_nll.h5 and results.json stay until this run completes (output_stage.h).
     fs::remove(state_path_);
-    fs::remove(nll_path_);
+    fs::remove(log_path_);
     return start;
   }
   if (!fs::exists(state_path_)) {
-    for (const fs::path& p : {nll_path_, ctx_.out_dir / "results.json"})
+    for (const fs::path& p : {ctx_.out_dir / kNllFile, ctx_.out_dir / "results.json"})
       if (fs::exists(p))
         fail("output.dir: ", p.string(), " exists without ", kStateFile, " (an earlier run of another task, or a "
              "deleted state); choose another output.dir, or set output.overwrite: true to replace it");
@@ -126,21 +130,33 @@ StreamPoint StreamingRun::read_start() {
   check_state_file(st);
   const int64_t tokens = st.attr_int("/", "tokens");
   if (tokens == 0) return start;
-  if (!fs::exists(nll_path_))
-    fail("output.dir: ", state_path_.string(), " records ", tokens, " tokens but ", nll_path_.string(),
-         " is missing (set output.overwrite: true to start over)");
-  {
-    H5Reader nll(nll_path_);
-    if (!nll.has_attr("/", "config_hash") || nll.attr_string("/", "config_hash") != run_hash_)
-      fail("output.dir: ", nll_path_.string(), " does not belong to ", state_path_.string(),
-           " (set output.overwrite: true to start over)");
-  }
+  if (!fs::exists(log_path_)) convert_legacy_nll(tokens);
   start = StreamPoint::load(st, state_path_.string());
   acc_.load(st);
   if (acc_.tokens != start.tokens)
     fail(state_path_.string(), ": running sums over ", acc_.tokens, " tokens, state at ", start.tokens,
          " (a damaged state; set output.overwrite: true to start over)");
   return start;
+}
+
+// A state written by an lminf that appended token_nll.h5 in place: its first `tokens` rows become the log.
+void StreamingRun::convert_legacy_nll(int64_t tokens) {
+  const fs::path legacy = ctx_.out_dir / kNllFile;
+  if (!fs::exists(legacy))
+    fail("output.dir: ", state_path_.string(), " records ", tokens, " tokens but ", log_path_.string(),
+         " is missing (set output.overwrite: true to start over)");
+  H5Reader nll(legacy);
+  if (!nll.has_attr("/", "config_hash") || nll.attr_string("/", "config_hash") != run_hash_)
+    fail("output.dir: ", legacy.string(), " does not belong to ", state_path_.string(),
+         " (set output.overwrite: true to start over)");
+  at::Tensor rows = nll.read("token_nll");
+  if (rows.size(0) < tokens)
+    fail(legacy.string(), " holds ", rows.size(0), " NLLs but its state records ", tokens,
+         " (the file was changed; set output.overwrite: true to start over)");
+  rows = rows.narrow(0, 0, tokens).to(at::kFloat).contiguous();
+  NllLog log = NllLog::create(log_path_, run_hash_);
+  log.append(rows.data_ptr<float>(), tokens);
+  log.sync();
 }
 
 // The KV cache restored from the state (rank 0 reads, every rank takes its shard), the stream sought.
@@ -173,29 +189,35 @@ void StreamingRun::write_state() {
   if (st) st->commit();
 }
 
-// Rank 0: the NLL dataset, appended in place (a fresh run writes a fresh state first, so that
-// token_nll.h5 never exists without one; the other ranks take part in its collectives).
+// Rank 0: the NLL log, appended to (a fresh run writes a fresh state first, so that the log never
+// exists without one; the other ranks take part in its collectives). A resumed log is cut back to
+// the tokens its state counts, dropping what a killed run wrote after its last state.
 void StreamingRun::open_outputs(bool resume) {
   if (!ctx_.writer) {
     if (!resume) write_state();
     return;
   }
   if (resume) {
-    h5_ = std::make_unique<H5Writer>(H5Writer::resume_in_place(nll_path_));
-    nll_ds_ = std::make_unique<H5Writer::Extendible>(h5_->open_extendible("token_nll"));
-    if (nll_ds_->rows() < at_.tokens)
-      fail(nll_path_.string(), " holds ", nll_ds_->rows(), " NLLs but its state records ", at_.tokens,
-           " (the file was changed; set output.overwrite: true to start over)");
-    nll_ds_->resize(at_.tokens);  // drop what a killed run wrote after its last state
+    log_ = std::make_unique<NllLog>(NllLog::resume(log_path_, run_hash_, at_.tokens));
     return;
   }
   write_state();
-  h5_ = std::make_unique<H5Writer>(H5Writer::open_in_place(nll_path_));
-  nll_ds_ = std::make_unique<H5Writer::Extendible>(h5_->create_extendible("token_nll", at::kFloat, {}, 65536));
-  write_provenance_attrs(*h5_, ctx_.provenance, "lminf.stream_nll", 1);
-  h5_->set_attr("/", "config_hash", run_hash_);
-  h5_->set_attr("token_nll", "meaning", "row i: NLL (nats) of stream token i + 1, predicted from tokens 0..i");
-  h5_->flush();
+  log_ = std::make_unique<NllLog>(NllLog::create(log_path_, run_hash_));
+}
+
+// Rank 0 at the end: token_nll.h5 (schema lminf.stream_nll) from the log, whole, into the final outputs.
+void StreamingRun::write_token_nll() {
+  H5Writer h5(nll_path_);  // atomic
+  H5Writer::Extendible ds = h5.create_extendible("token_nll", at::kFloat, {}, 65536);
+  constexpr int64_t kBlock = 1 << 20;
+  for (int64_t first = 0; first < log_->tokens(); first += kBlock) {
+    std::vector<float> v = log_->read(first, std::min(kBlock, log_->tokens() - first));
+    ds.append(at::from_blob(v.data(), {static_cast<int64_t>(v.size())}, at::kFloat));
+  }
+  write_provenance_attrs(h5, ctx_.provenance, "lminf.stream_nll", 1);
+  h5.set_attr("/", "config_hash", run_hash_);
+  h5.set_attr("token_nll", "meaning", "row i: NLL (nats) of stream token i + 1, predicted from tokens 0..i");
+  h5.commit();
 }
 
 void StreamingRun::start() {
@@ -237,11 +259,11 @@ void StreamingRun::write_results(bool complete) {
   r["kv_cache_entries"] = cache_.size();
   r["kv_cache_bytes"] = cache_.bytes();
   r["memory"] = memory_;
-  write_results_json(ctx_.out_dir / "results.json", r, ctx_.provenance);
+  write_results_json(ctx_.final_dir / "results.json", r, ctx_.provenance);
 }
 
 void StreamingRun::checkpoint(bool complete) {
-  if (ctx_.writer) h5_->flush();  // the NLLs first: the state never counts rows that are not on disk
+  if (ctx_.writer) log_->sync();  // the NLLs first: the state never counts rows that are not on disk
   write_state();
   const int64_t rss = resident_bytes();
   memory_.push_back({{"tokens", at_.tokens}, {"rss_bytes", rss}});
@@ -268,7 +290,7 @@ void StreamingRun::loop() {
         ctx_.model.token_nll(hidden, ids.narrow(1, 1, n).contiguous()).to(at::kCPU, at::kFloat).contiguous();  // [1, n]
     at_.next_token = buf[static_cast<size_t>(n)];
     if (ctx_.writer) {
-      nll_ds_->append(nll[0]);
+      log_->append(nll.data_ptr<float>(), n);
       acc_.add(at_.tokens + 1, nll.data_ptr<float>(), n);
     }
     at_.tokens += n;
@@ -281,7 +303,7 @@ void StreamingRun::loop() {
 void StreamingRun::summary() {
   checkpoint(true);
   if (!ctx_.writer) return;
-  h5_->commit();
+  write_token_nll();
   const nlohmann::json s = acc_.to_json();
   print_nll_table(s["log2_buckets"], "stream positions", 22, 12, acc_.tokens, s["mean_nll"].get<double>(),
                   s["ppl"].get<double>());

@@ -65,7 +65,7 @@ nlohmann::json RecordLoop::merge(const nlohmann::json& mine) {
 void RecordLoop::finish(const RunContext& ctx, nlohmann::json results) {
   results["resumed_samples"] = journal_.resumed_everywhere();
   results["elapsed_s"] = elapsed_s();
-  write_results_json(ctx.out_dir / "results.json", results, ctx.provenance);
+  write_results_json(ctx.final_dir / "results.json", results, ctx.provenance);
   journal_.finish();
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "framework/core/interrupt.h"
+
 namespace lminf {
 
 Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled, double interval_s)
@@ -35,6 +37,7 @@ std::string Progress::format_duration(double s) {
 
 void Progress::add(int64_t n) {
   done_ += n;
+  check_interrupt();  // a SIGINT / SIGTERM stops the run between two units of work
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - last_draw_).count() >= interval_s_) {

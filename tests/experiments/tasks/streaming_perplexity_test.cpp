@@ -280,11 +280,12 @@ TEST_F(StreamingRun, ResumedRunEqualsUninterrupted) {
   run("parts", kLambda, task + ", max_tokens: 96");
   EXPECT_EQ(nll("parts").size(0), 96);
   EXPECT_EQ(H5Reader(dir_ / "parts" / "stream_state.h5").attr_int("/", "tokens"), 96);
-  // A killed run leaves rows after its last state: append junk the resume must drop.
+  // A killed run leaves NLLs after its last state (and a torn last float): junk the resume must drop.
   {
-    H5Writer w = H5Writer::resume_in_place(dir_ / "parts" / "token_nll.h5");
-    w.open_extendible("token_nll").append(at::full({13}, 99.0f));
-    w.commit();
+    std::ofstream log(dir_ / "parts" / "token_nll.partial.f32", std::ios::binary | std::ios::app);
+    const std::vector<float> junk(13, 99.0f);
+    log.write(reinterpret_cast<const char*>(junk.data()), static_cast<std::streamsize>(junk.size() * sizeof(float)));
+    log.write("\x01\x02", 2);
   }
   run("parts", kLambda, task + ", max_tokens: 184");
   run("parts", kLambda, task + ", max_tokens: 256");
@@ -350,6 +351,62 @@ TEST_F(StreamingRun, SigkillAtAnyMomentResumes) {
   ASSERT_EQ(b.size(0), 4000);
   EXPECT_TRUE(at::equal(a, b)) << "max diff " << (a - b).abs().max().item<float>();
   EXPECT_EQ(results("u")["mean_nll"].get<double>(), results("k")["mean_nll"].get<double>());
+}
+
+// SIGINT and SIGTERM stop the real binary at its next chunk: exit 128 + signal with a message, no
+// final file (token_nll.h5, results.json, config.yaml) and no temporary in output.dir, the resume
+// state kept; rerunning completes with the NLLs of an uninterrupted run.
+TEST_F(StreamingRun, SigintAndSigtermStopCleanlyAndResume) {
+  const std::string task = "chunk_size: 4, repeat: true, flush_every: 12, max_tokens: 3000";
+  run("u", kStreaming, task);
+  write_text(dir_ / "k.yaml", yaml("k", kStreaming, task));
+  const std::string cmd = lminf::testing::lminf_binary().string() + " run " + (dir_ / "k.yaml").string();
+  const fs::path log = dir_ / "k.log";
+  int round = 0;
+  for (int sig : {SIGINT, SIGTERM}) {
+    ++round;
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      try {
+        if (fs::exists(dir_ / "k" / "stream_state.h5") &&
+            H5Reader(dir_ / "k" / "stream_state.h5").attr_int("/", "tokens") > 400 * round)
+          break;
+      } catch (const Error&) {
+      }
+    }
+    kill(pid, sig);
+    int status = 0;
+    const auto t1 = std::chrono::steady_clock::now();
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() - t1 > std::chrono::seconds(30)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        FAIL() << "lminf did not stop within 30 s of signal " << sig;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const std::string out = read_text(log);
+    ASSERT_TRUE(WIFEXITED(status)) << out;
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig) << out;
+    EXPECT_NE(out.find(sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM"), std::string::npos) << out;
+    for (const char* f : {"results.json", "token_nll.h5", "config.yaml"})
+      EXPECT_FALSE(fs::exists(dir_ / "k" / f)) << f << " after signal " << sig;
+    for (const auto& name : lminf::testing::dir_entries(dir_ / "k")) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+    EXPECT_TRUE(fs::exists(dir_ / "k" / "stream_state.h5"));
+  }
+  std::string out;
+  ASSERT_EQ(lminf::testing::run_command(cmd, &out), 0) << out;
+  EXPECT_NE(out.find("resuming"), std::string::npos) << out;
+  at::Tensor a = nll("u"), b = nll("k");
+  ASSERT_EQ(b.size(0), 3000);
+  EXPECT_TRUE(at::equal(a, b)) << "max diff " << (a - b).abs().max().item<float>();
 }
 
 TEST_F(StreamingRun, BadConfigsFailBeforeWeights) {
