@@ -17,6 +17,14 @@ namespace {
 
 std::string os_error(int err) { return std::strerror(err); }
 
+// The fix a failed write suggests, for messages: "(free space in runs/x ...)".
+std::string write_fix(int err, const fs::path& dir) {
+  if (err == ENOSPC || err == EDQUOT)
+    return "free space on the file system of " + dir.string() + " (earlier files are kept) and run it again";
+  if (err == EROFS) return dir.string() + " is on a read-only file system: choose a writable folder";
+  return "check that " + dir.string() + " exists and is writable";
+}
+
 // The folder a relative or absolute path lives in, for messages and the directory fsync.
 fs::path parent_of(const fs::path& path) {
   fs::path parent = path.parent_path();
@@ -70,8 +78,7 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   if (err == 0 && ::rename(temp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
     ::unlink(temp.c_str());
-    fail("cannot write ", path.string(), ": ", os_error(err), " (check that ", parent_of(path).string(),
-         " exists and is writable)");
+    fail("cannot write ", path.string(), ": ", os_error(err), " (", write_fix(err, parent_of(path)), ")");
   }
   fsync_dir(parent_of(path));
 }
@@ -115,8 +122,7 @@ void AtomicPath::commit() {
   int err = fsync_file(temp_path_);
   if (err == 0 && ::rename(temp_path_.c_str(), final_path_.c_str()) != 0) err = errno;
   if (err != 0) {
-    fail("cannot write ", final_path_.string(), ": ", os_error(err), " (check that ",
-         parent_of(final_path_).string(), " exists and is writable)");
+    fail("cannot write ", final_path_.string(), ": ", os_error(err), " (", write_fix(err, parent_of(final_path_)), ")");
   }
   committed_ = true;
   active_ = false;

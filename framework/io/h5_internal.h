@@ -55,7 +55,14 @@ class H5Id {
 
 // Errors go through exceptions only. HDF5 keeps this per process (per thread in thread-safe
 // builds); every writer and reader sets it, so the last one to set it wins and all agree.
-inline void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// Before the first HDF5 call it also keeps HDF5 from closing files at exit (H5dont_atexit): a file
+// whose close failed (a full disk) is half-closed inside HDF5 1.10, and closing it again at exit
+// crashes the process after its error was reported. Every writer closes or discards its file itself.
+inline void silence_hdf5_errors() {
+  static const bool no_atexit = [] { return H5dont_atexit() >= 0; }();
+  (void)no_atexit;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 // The most specific message on HDF5's error stack (empty if none); call right after a failure.
 std::string h5_detail();

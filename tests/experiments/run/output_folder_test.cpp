@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/run/run_experiment.h"
+#include "framework/io/h5_file.h"
 #include "models/random_checkpoint.h"
 #include "support/test_support.h"
 
@@ -143,6 +144,47 @@ TEST_F(OutputFolder, AFullDiskFailsClearlyAndKeepsTheEarlierOutputs) {
   fs::remove(disk.path() / "filler");
   run(out, "seed: 5\n", {"output.overwrite=true"});
   EXPECT_NE(read_text(out / "config.yaml").find("seed: 5"), std::string::npos);
+}
+
+// A resumable run that fills the disk mid-run stops with the OS error and keeps what it flushed:
+// once there is space the same command resumes and ends with the NLLs of an uninterrupted run.
+TEST_F(OutputFolder, AFullDiskMidStreamKeepsTheResumeState) {
+  Tmpfs disk(dir_ / "disk", "1m");
+  if (disk.path().empty()) GTEST_SKIP() << "mounting a tmpfs is not permitted here";
+  const std::string task = "task: {type: streaming_perplexity, chunk_size: 32, repeat: true, flush_every: 512, "
+                           "max_tokens: 40000, progress_interval: 100}\n";
+  auto streaming = [&](const fs::path& out) {
+    write_yaml(out, "");
+    std::string y = read_text(dir_ / "exp.yaml");
+    y.replace(y.find("task: {type: perplexity, max_length: 64}\n"), std::string("task: {type: perplexity, max_length: 64}\n").size(), task);
+    y.replace(y.find("variant: vanilla"), std::string("variant: vanilla").size(), "variant: streaming, start_size: 2, recent_size: 20");
+    write_text(dir_ / "exp.yaml", y);
+    LocalCommunicator world;
+    auto exp = load_experiment((dir_ / "exp.yaml").string(), {}, 1);
+    run_experiment(exp, world);
+  };
+  streaming(dir_ / "whole");
+  // 40000 NLLs are 160 KB: leave about 100 KB free, so the log or a state write runs out mid-stream.
+  struct statvfs st {};
+  ASSERT_EQ(::statvfs(disk.path().c_str(), &st), 0);
+  const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  {
+    std::ofstream filler(disk.path() / "filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    for (uint64_t left = free_bytes - 100 * 1024; left >= block.size(); left -= block.size()) filler << block;
+  }
+  const fs::path out = disk.path() / "out";
+  const std::string msg = error_of([&] { streaming(out); });
+  EXPECT_NE(msg.find("No space left on device"), std::string::npos) << msg;
+  ASSERT_TRUE(fs::exists(out / "stream_state.h5"));
+  EXPECT_FALSE(fs::exists(out / "token_nll.h5"));
+  fs::remove(disk.path() / "filler");
+  streaming(out);
+  const at::Tensor a = H5Reader(dir_ / "whole" / "token_nll.h5").read("token_nll");
+  const at::Tensor b = H5Reader(out / "token_nll.h5").read("token_nll");
+  ASSERT_EQ(b.size(0), 40000);
+  EXPECT_TRUE(at::equal(a, b));
+  EXPECT_GT(nlohmann::json::parse(read_text(out / "results.json"))["resumed_from"].get<int64_t>(), 0);
 }
 
 TEST_F(OutputFolder, AReadOnlyFolderFailsClearlyAndKeepsItsOutputs) {
