@@ -62,8 +62,9 @@ void finish_publish(const fs::path& dir, const std::vector<std::string>& outputs
   for (const auto& name : outputs) {
     const fs::path from = stage / name, to = dir / name;
     if (!fs::exists(fs::symlink_status(from))) continue;  // moved before a kill
-    if (fs::is_directory(to) && !fs::is_symlink(to)) {
-      // rename() replaces a folder only when it is empty: move the old one aside first.
+    const bool to_exists = fs::exists(fs::symlink_status(to));
+    if (to_exists && ((fs::is_directory(to) && !fs::is_symlink(to)) || fs::is_directory(from))) {
+      // rename() replaces a folder only by an empty one, and a file only by a file: move the old one aside first.
       const fs::path aside = stage / (".replaced-" + name);
       remove_entry(aside, "a folder set aside by an interrupted publication");
       rename_or_fail(to, aside);

@@ -276,12 +276,13 @@ void run_file(const std::string& file, const std::vector<std::string>& overrides
   if (world.rank() == 0) write_sweep_manifest(base_dir, points);
   for (size_t i = 0; i < points.size(); ++i) {
     const fs::path dir = base_dir / sweep_folder_name(points[i]);
-    // A point killed before its outputs were published leaves its staging folder (and, for the
-    // resumable tasks, their journal or stream state); folders of an lminf before staging, a record
-    // journal or a results.json with `complete: false`.
+    // A point killed before its outputs were published has no results.json but its staging folder
+    // (and, for the resumable tasks, their journal or stream state), which the run resumes from
+    // instead of starting over; a folder of an lminf before staging, a record journal or a
+    // results.json with `complete: false`. A point whose results.json exists is complete.
     const bool partial = !base.spec.output.overwrite &&
-                         (has_unfinished_run(dir) || results_incomplete(dir / "results.json") ||
-                          (!fs::exists(dir / "results.json") && has_record_journal(dir)));
+                         (results_incomplete(dir / "results.json") ||
+                          (!fs::exists(dir / "results.json") && (has_unfinished_run(dir) || has_record_journal(dir))));
     if (!base.spec.output.overwrite && fs::exists(dir / "results.json") && !partial) {
       log_info("sweep: point ", i + 1, "/", points.size(), " ", points[i].name, " already complete in ", dir.string(),
                " (skipped)");

@@ -53,6 +53,14 @@ TEST(OutputStage, PublishReplacesAndRemovesStaleOutputs) {
   EXPECT_EQ(read_text(dir / "samples.partial.jsonl"), "journal");  // never an output
   EXPECT_EQ(dir_entries(dir), (std::vector<std::string>{".lminf-outputs.json", "model", "results.json",
                                                         "samples.partial.jsonl"}));
+
+  // Run 3 writes `model` as a file and `results.json` as a folder: each replaces the other kind.
+  st = begin_staging(dir);
+  write_text(st / "model", "a file now");
+  fs::create_directories(st / "results.json");
+  publish_staging(dir, {});
+  EXPECT_EQ(read_text(dir / "model"), "a file now");
+  EXPECT_TRUE(fs::is_directory(dir / "results.json"));
 }
 
 TEST(OutputStage, AKilledRunLeavesTheEarlierOutputsAndIsCleanedUp) {

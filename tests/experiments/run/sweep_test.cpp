@@ -110,6 +110,16 @@ TEST(SweepRun, ResumesAPointWhoseResultsSayIncomplete) {
   j = nlohmann::json::parse(lminf::testing::read_text(results));
   EXPECT_TRUE(j["complete"].get<bool>());
   EXPECT_EQ(j["mean_nll"].get<double>(), mean);
+  // A point killed before its outputs were published leaves no results.json but its staging folder
+  // and its resume state: the sweep resumes it (overwrite would start it over).
+  std::filesystem::remove(results);
+  std::filesystem::create_directories(results.parent_path() / ".lminf-staging");
+  write_text(results.parent_path() / ".lminf-staging" / "config.yaml", "partial");
+  run_file((d / "sweep.yaml").string(), {}, world, false);
+  j = nlohmann::json::parse(lminf::testing::read_text(results));
+  EXPECT_EQ(j["resumed_from"], 16);  // resumed from its stream state, at its end
+  EXPECT_EQ(j["mean_nll"].get<double>(), mean);
+  EXPECT_FALSE(std::filesystem::exists(results.parent_path() / ".lminf-staging"));
 }
 
 }  // namespace
