@@ -67,6 +67,7 @@ RecordJournal::RecordJournal(RecordJournalOptions opts, Communicator& world)
   path_ = opts_.dir / file_name(opts_.stem, opts_.replica, opts_.replicas);
   hash_ = config_hash(opts_.resume_config);
   if (const char* k = std::getenv("LMINF_TEST_KILL_AFTER_RECORDS")) kill_after_ = std::atoll(k);
+  if (const char* k = std::getenv("LMINF_TEST_KILL_SIGNAL")) kill_signal_ = std::atoi(k);  // default SIGKILL
   if (opts_.checker) check_strays();
   if (opts_.writer) load();
 
@@ -205,7 +206,10 @@ void RecordJournal::flush() {
   pending_.clear();
   pending_count_ = 0;
   // Fault injection for the resume tests: a real SIGKILL once this many new samples are on disk.
-  if (kill_after_ >= 0 && written_ >= kill_after_) std::raise(SIGKILL);
+  if (kill_after_ >= 0 && written_ >= kill_after_) {
+    kill_after_ = -1;  // once (a SIGTERM lets the run go on to its next unit of work)
+    std::raise(kill_signal_);
+  }
 }
 
 void RecordJournal::finish() {

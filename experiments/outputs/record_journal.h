@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -79,6 +80,7 @@ class RecordJournal {
   std::string pending_;
   int64_t pending_count_ = 0, written_ = 0;
   int64_t kill_after_ = -1;  // fault injection for tests: LMINF_TEST_KILL_AFTER_RECORDS
+  int kill_signal_ = SIGKILL;  // the signal it raises: LMINF_TEST_KILL_SIGNAL
   std::chrono::steady_clock::time_point last_flush_;
 };
 

@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 
@@ -145,6 +146,25 @@ class Resume : public ::testing::Test {
   static TempDir* dir_;
 };
 TempDir* Resume::dir_ = nullptr;
+
+// SIGTERM (raised by the journal once 2 samples are on disk) stops the run after that sample: status
+// 143 and a message, nothing of the run in output.dir but its journal, then the same command resumes.
+TEST_F(Resume, PasskeySigtermStopsAfterTheSampleAndResumes) {
+  std::string log;
+  ASSERT_EQ(run("passkey", "passkey-su", {}, -1, &log), 0) << log;
+  const std::string cmd = "LMINF_TEST_KILL_SIGNAL=" + std::to_string(SIGTERM) + " LMINF_TEST_KILL_AFTER_RECORDS=2 " +
+                          lminf_binary().string() + " run " + (root() / "passkey.yaml").string() +
+                          " --set output.dir=" + (root() / "passkey-st").string();
+  EXPECT_EQ(run_command(cmd, &log), 128 + SIGTERM) << log;
+  EXPECT_NE(log.find("[rank 0] interrupted: interrupted by SIGTERM"), std::string::npos) << log;
+  const fs::path dir = root() / "passkey-st";
+  EXPECT_EQ(count_lines(dir / "samples.partial.jsonl"), 1 + 2) << "header + the two samples before the stop";
+  for (const char* f : {"results.json", "samples.jsonl", "config.yaml", "niah.csv"}) EXPECT_FALSE(fs::exists(dir / f)) << f;
+  ASSERT_EQ(run("passkey", "passkey-st", {}, -1, &log), 0) << log;
+  EXPECT_NE(log.find("resuming"), std::string::npos) << log;
+  EXPECT_EQ(read_text(root() / "passkey-su" / "samples.jsonl"), read_text(dir / "samples.jsonl"));
+  EXPECT_EQ(stable_results(root() / "passkey-su"), stable_results(dir));
+}
 
 TEST_F(Resume, PasskeyKilledAndResumedEqualsUninterrupted) {
   expect_resume_equals_uninterrupted("passkey", "samples.partial.jsonl", {"samples.jsonl", "niah.csv"}, 3);
