@@ -3,6 +3,7 @@
 
 #include "framework/core/error.h"
 #include "parallel/parallel_layers.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 
@@ -64,7 +65,7 @@ int64_t FamilyModel::weight_bytes() const {
 }
 
 at::Tensor FamilyModel::logits(const at::Tensor& hidden) {
-  at::Tensor local = at::linear(hidden, head_w_, head_b_).to(at::kFloat);  // [B, T, V_local]
+  at::Tensor local = lminf::linear(hidden, head_w_, head_b_).to(at::kFloat);  // [B, T, V_local]
   if (tp_->size() == 1) return local;
   return tp_->all_gather(local.contiguous(), -1);
 }
@@ -78,7 +79,7 @@ at::Tensor FamilyModel::token_nll(const at::Tensor& hidden, const at::Tensor& ta
   const int64_t chunk = 1024;
   for (int64_t s = 0; s < B * T; s += chunk) {
     const int64_t n = std::min(chunk, B * T - s);
-    at::Tensor z = at::linear(flat.narrow(0, s, n), head_w_, head_b_);
+    at::Tensor z = lminf::linear(flat.narrow(0, s, n), head_w_, head_b_);
     out.narrow(0, s, n).copy_(vocab_parallel_nll(z, tgt.narrow(0, s, n), vocab_.start, *tp_));
   }
   return out.view({B, T});
@@ -108,6 +109,7 @@ at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const a
     lc.append(k, v);
     call.k = lc.keys();
     call.v = lc.values();
+    call.cache = &lc;
   } else {
     call.k = k;
     call.v = v;
