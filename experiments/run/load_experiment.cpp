@@ -149,11 +149,15 @@ void check_device(YAML::Node root, const LoadedExperiment& exp, Problems& proble
     problems.push_back(location(root["model"]["device"], exp.source, "model.device") + problem);
     return;
   }
+  const CommunicatorChoice comm = choose_communicator(spec.parallel.communicator, *device);
+  if (!comm.problem.empty()) {
+    const YAML::Node par = root["parallel"];
+    const YAML::Node key = par && par.IsMap() ? par["communicator"] : YAML::Node();
+    problems.push_back(location(key, exp.source, "parallel.communicator") + comm.problem);
+  }
   if (!device->is_cuda()) return;
   if (spec.dump.enabled())
     problems.push_back("model.device: the dump: section's observers run on the CPU only so far (set model.device: cpu)");
-  const std::string parallel = device_parallel_problem(*device, spec.parallel.tensor_parallel);
-  if (!parallel.empty()) problems.push_back(parallel);
 }
 
 // The data section of a task that reads a model and data.
