@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "experiments/cli/cli.h"
+#include "experiments/cli/uncaught.h"
 #include "framework/core/error.h"
 #include "framework/core/logging.h"
 #include "parallel/mpi_communicator.h"
@@ -15,10 +16,9 @@ int main(int argc, char** argv) {
   lminf::MpiRuntime mpi;  // MPI_Init_thread on first use (lminf run), MPI_Finalize at exit
   try {
     return lminf::cli_main(args, mpi);
-  } catch (const lminf::Error& e) {
-    std::fprintf(stderr, "[rank %d] error: %s\n", mpi.world_rank(), e.what());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "[rank %d] internal error: %s\n", mpi.world_rank(), e.what());
+  } catch (...) {  // errors as they are; anything else as "internal error" with the command, no stack trace
+    const lminf::UncaughtReport r = lminf::describe_uncaught(std::current_exception(), args);
+    std::fprintf(stderr, "[rank %d] %s\n", mpi.world_rank(), r.message.c_str());
   }
   mpi.abort_job(1);  // returns when this is the only rank
   return 1;

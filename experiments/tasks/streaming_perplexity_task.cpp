@@ -11,6 +11,7 @@
 #include "experiments/outputs/resume_config.h"
 #include "experiments/tasks/stream_state.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "framework/core/logging.h"
 #include "framework/core/process_memory.h"
 #include "framework/core/progress.h"
@@ -183,6 +184,9 @@ void StreamingRun::open_outputs(bool resume) {
   if (resume) {
     h5_ = std::make_unique<H5Writer>(H5Writer::resume_in_place(nll_path_));
     nll_ds_ = std::make_unique<H5Writer::Extendible>(h5_->open_extendible("token_nll"));
+    if (!nll_ds_->inner_shape().empty())
+      fail(nll_path_.string(), ": dataset 'token_nll' has rows of shape ", shape_str(nll_ds_->inner_shape()),
+           ", expected one NLL per row (the file was changed; set output.overwrite: true to start over)");
     if (nll_ds_->rows() < at_.tokens)
       fail(nll_path_.string(), " holds ", nll_ds_->rows(), " NLLs but its state records ", at_.tokens,
            " (the file was changed; set output.overwrite: true to start over)");

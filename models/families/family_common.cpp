@@ -32,6 +32,25 @@ Shard FamilyModel::share(Part part) const {
   return Shard{};
 }
 
+namespace {
+
+// Throws naming the checkpoint and the tensor when a loaded (CPU) weight holds NaN or infinity: a
+// model with one such weight computes NaN everywhere, silently. Checked in chunks of 2^24 values, so
+// no mask as large as an embedding is ever allocated.
+void check_finite(const Checkpoint& ckpt, const std::string& name, const at::Tensor& t) {
+  if (!t.is_floating_point()) return;
+  const at::Tensor flat = t.reshape({-1});
+  constexpr int64_t kChunk = int64_t{1} << 24;
+  for (int64_t i = 0; i < flat.numel(); i += kChunk) {
+    const at::Tensor part = flat.narrow(0, i, std::min(kChunk, flat.numel() - i));
+    if (at::isfinite(part).all().item<bool>()) continue;
+    fail(ckpt.dir().string(), ": tensor '", name, "' holds NaN or infinite values (", (~at::isfinite(part)).sum().item<int64_t>(),
+         " among its elements ", i, "..", i + part.numel() - 1, "): the checkpoint is damaged (re-download or re-save it)");
+  }
+}
+
+}  // namespace
+
 void FamilyModel::load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::vector<WeightSpec> weights) {
   for (const WeightSpec& w : weights) {
     LMINF_CHECK(w.slot, w.name, " has no slot");
@@ -39,14 +58,18 @@ void FamilyModel::load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::v
     const int64_t extent = w.shape[static_cast<size_t>(w.dim)];
     const Shard s = w.part == Part::kWhole ? Shard{0, extent} : share(w.part);
     if (w.blocks == 1 && s.start == 0 && s.length == extent) {
-      *w.slot = ckpt.load(w.name, dtype_).to(opts.device);
+      const at::Tensor t = ckpt.load(w.name, dtype_);
+      check_finite(ckpt, w.name, t);
+      *w.slot = t.to(opts.device);
       continue;
     }
     // Each block of `dim` (q, k, v of a fused projection) is cut to the same rows of its own.
     const int64_t block = extent / w.blocks;
     std::vector<at::Tensor> parts;
-    for (int64_t b = 0; b < w.blocks; ++b)
+    for (int64_t b = 0; b < w.blocks; ++b) {
       parts.push_back(ckpt.load_slice(w.name, w.dim, b * block + s.start, s.length, dtype_));
+      check_finite(ckpt, w.name, parts.back());
+    }
     *w.slot = (parts.size() == 1 ? parts[0] : at::cat(parts, w.dim).contiguous()).to(opts.device);
   }
   weights_ = std::move(weights);
