@@ -39,6 +39,9 @@ struct AttentionCall {
   // Asked by the KV cache's policy (CachePolicy::mass_rows; null or rows 0: nothing asked): the
   // variant fills key_mass->sum with the attention mass of the call's last key_mass->rows queries.
   KeyMass* key_mass = nullptr;
+  // The layer's KV cache when k/v are its entries (null without a cache): a variant that sees every
+  // key at its cache index may take its rotated keys from it (LayerCache::rotated_keys).
+  LayerCache* cache = nullptr;
 };
 
 // What a variant can run; the experiment loader reports every unsupported combination up front.

@@ -66,10 +66,15 @@ struct DataSpec {
 struct ParallelSpec {
   int64_t tensor_parallel = 1;
   int64_t data_parallel = 1;
+  std::string communicator = "auto";
   template <class V>
   void visit(V& v) {
     v("tensor_parallel", tensor_parallel, "ranks that split each layer (heads, MLP, vocabulary)", Min{1});
     v("data_parallel", data_parallel, "groups that take disjoint sequences; tp x dp = mpirun -np", Min{1});
+    v("communicator", communicator,
+      "a GPU model's tensor-parallel collectives: auto (NCCL when every rank has its own GPU, else mpi), mpi "
+      "(through host memory; ranks may share a GPU), nccl",
+      Choices{"auto", "mpi", "nccl"});
   }
 };
 

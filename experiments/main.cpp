@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "experiments/cli/cli.h"
+#include "experiments/cli/uncaught.h"
 #include "framework/core/error.h"
 #include "framework/core/interrupt.h"
 #include "framework/core/logging.h"
@@ -22,10 +23,9 @@ int main(int argc, char** argv) {
   } catch (const lminf::Interrupted& e) {
     std::fprintf(stderr, "[rank %d] interrupted: %s\n", mpi.world_rank(), e.what());
     code = 128 + e.signal();
-  } catch (const lminf::Error& e) {
-    std::fprintf(stderr, "[rank %d] error: %s\n", mpi.world_rank(), e.what());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "[rank %d] internal error: %s\n", mpi.world_rank(), e.what());
+  } catch (...) {  // errors as they are; anything else as "internal error" with the command, no stack trace
+    const lminf::UncaughtReport r = lminf::describe_uncaught(std::current_exception(), args);
+    std::fprintf(stderr, "[rank %d] %s\n", mpi.world_rank(), r.message.c_str());
   }
   mpi.abort_job(code);  // returns when this is the only rank
   return code;

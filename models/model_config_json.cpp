@@ -1,9 +1,8 @@
 // config.json through the families table (model_config_json.h).
 #include "models/model_config_json.h"
 
-#include <fstream>
-
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/transformer/config_json.h"
 #include "models/model_families.h"
 
@@ -18,14 +17,7 @@ ModelConfig load_model_config(const fs::path& dir_or_file) {
       fail(dir_or_file.string(), ": no such model folder (model.path must name a Hugging Face model folder)");
     fail(file.string(), ": missing (a Hugging Face model folder holds config.json beside its safetensors)");
   }
-  std::ifstream in(file);
-  if (!in) fail(file.string(), ": cannot be read");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    fail(file.string(), ": not valid JSON (", e.what(), ")");
-  }
+  const json j = read_json_file(file);
   ModelConfig c = model_config_from_json(j, file.string());
   c.source = file;
   return c;
@@ -35,7 +27,12 @@ ModelConfig model_config_from_json(const json& j, const std::string& where) {
   if (!j.is_object()) fail(where, ": expected a JSON object");
   const std::string model_type = get_or<std::string>(j, "model_type", "", where);
   if (model_type.empty()) fail(where, ": no \"model_type\" key (is this a Hugging Face config.json?)");
-  ModelConfig c = find_family(model_type, where).from_json(j, where);
+  ModelConfig c;
+  try {
+    c = find_family(model_type, where).from_json(j, where);
+  } catch (const json::exception& e) {  // a type a family's reader did not check: still the file's fault
+    fail(where, ": a key has an unexpected type or value (", json_error_text(e), ")");
+  }
   c.model_type = model_type;
   read_special_tokens(j, where, c);  // the same keys in every family
   validate_model_config(c, where);

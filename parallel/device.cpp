@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "framework/core/error.h"
+#include "parallel/host_staged_communicator.h"
+
 #ifdef LMINF_WITH_NCCL
 #include "parallel/nccl_communicator.h"
 #endif
@@ -49,26 +52,61 @@ std::optional<at::Device> parse_device(const std::string& text, std::string& pro
   return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-std::string device_parallel_problem(const at::Device& device, int64_t tensor_parallel) {
+int local_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* v = std::getenv(name)) return std::max(1, std::atoi(v));
+  return 1;
+}
+
+bool built_with_nccl() {
 #ifdef LMINF_WITH_NCCL
-  (void)device;
-  (void)tensor_parallel;
-  return "";
+  return true;
 #else
-  if (!device.is_cuda() || tensor_parallel <= 1) return "";
-  return "model.device: cuda with parallel.tensor_parallel > 1 needs the NCCL communicator; this lminf was built "
-         "without NCCL (docs/parallel.md)";
+  return false;
 #endif
 }
 
-std::unique_ptr<Communicator> device_communicator(Communicator& group, const at::Device& device) {
+CommunicatorChoice choose_communicator(const std::string& kind, const at::Device& device, bool with_nccl, int gpus,
+                                       int local_ranks) {
+  CommunicatorChoice c;
+  if (kind != "auto" && kind != "mpi" && kind != "nccl") {
+    c.problem = "parallel.communicator: \"" + kind + "\" is not one of auto, mpi, nccl";
+    return c;
+  }
+  if (!device.is_cuda()) {
+    if (kind == "nccl")
+      c.problem = "parallel.communicator: nccl needs model.device: cuda (a CPU model communicates over MPI: use auto or mpi)";
+    return c;
+  }
+  if (kind == "mpi") return c;
+  const bool own_gpu = gpus >= local_ranks;
+  if (kind == "auto") {
+    c.nccl = with_nccl && own_gpu;
+    return c;
+  }
+  c.nccl = true;
+  if (!with_nccl)
+    c.problem = "parallel.communicator: nccl, but this lminf was built without NCCL (docs/parallel.md; or use mpi)";
+  else if (!own_gpu)
+    c.problem = "parallel.communicator: nccl needs a GPU per rank, and " + std::to_string(local_ranks) +
+                " ranks on this node share " + std::to_string(gpus) + " GPU(s) (use mpi: host memory)";
+  return c;
+}
+
+CommunicatorChoice choose_communicator(const std::string& kind, const at::Device& device) {
+  const int gpus = device.is_cuda() ? static_cast<int>(at::getNumGPUs()) : 0;
+  return choose_communicator(kind, device, built_with_nccl(), gpus, local_size());
+}
+
+std::unique_ptr<Communicator> device_communicator(Communicator& group, const at::Device& device,
+                                                  const std::string& kind) {
+  if (!device.is_cuda()) return nullptr;
+  const CommunicatorChoice c = choose_communicator(kind, device);
+  if (!c.problem.empty()) fail(c.problem);
 #ifdef LMINF_WITH_NCCL
-  if (device.is_cuda()) return std::make_unique<NcclCommunicator>(group, device.index());
-#else
-  (void)group;
-  (void)device;
+  if (c.nccl) return std::make_unique<NcclCommunicator>(group, device.index());
 #endif
-  return nullptr;
+  return std::make_unique<HostStagedCommunicator>(group);
 }
 
 }  // namespace lminf

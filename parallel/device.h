@@ -21,12 +21,30 @@ int local_rank();
 // names model.device and the fix).
 std::optional<at::Device> parse_device(const std::string& text, std::string& problem);
 
-// Why `device` cannot run `tensor_parallel` ranks with this build ("" when it can): a CUDA device
-// with tensor_parallel > 1 needs the NCCL communicator.
-std::string device_parallel_problem(const at::Device& device, int64_t tensor_parallel);
+// This node's number of ranks under mpirun or Slurm (1 without a launcher).
+int local_size();
+// Whether this lminf was built with NCCL.
+bool built_with_nccl();
 
-// The communicator the model's tensor-parallel collectives use on `device`: NCCL over the ranks of
-// `group` for a CUDA device (when built with NCCL), null otherwise (use `group` itself).
-std::unique_ptr<Communicator> device_communicator(Communicator& group, const at::Device& device);
+// parallel.communicator: how a CUDA model's tensor-parallel collectives travel.
+//   auto  NCCL when this lminf has it and the node has a GPU for every rank; MPI through host memory otherwise
+//   mpi   MPI, CUDA tensors staged through host memory (several ranks may share one GPU)
+//   nccl  NCCL (each rank its own GPU)
+// On a CPU model every choice but nccl means MPI.
+struct CommunicatorChoice {
+  bool nccl = false;    // NCCL; else the MPI group, through host memory for CUDA tensors
+  std::string problem;  // why the choice cannot run ("" when it can)
+};
+// Decided from the arguments alone (tests call it with every combination).
+CommunicatorChoice choose_communicator(const std::string& kind, const at::Device& device, bool with_nccl, int gpus,
+                                       int local_ranks);
+// The same for this process (built_with_nccl, the GPUs it sees, local_size).
+CommunicatorChoice choose_communicator(const std::string& kind, const at::Device& device);
+
+// The communicator the model's tensor-parallel collectives use on `device` with parallel.communicator
+// `kind`: NCCL over the ranks of `group`, or `group` through host memory for a CUDA device; null on
+// the CPU (use `group` itself).
+std::unique_ptr<Communicator> device_communicator(Communicator& group, const at::Device& device,
+                                                  const std::string& kind = "auto");
 
 }  // namespace lminf

@@ -4,6 +4,8 @@
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <cstdlib>
+
 #include <array>
 #include <climits>
 #include <cstdio>
@@ -183,9 +185,18 @@ MpiRuntime::~MpiRuntime() {
   if (!finalized) MPI_Finalize();
 }
 
+bool launched_by_mpirun() {
+  // Open MPI (OMPI_COMM_WORLD_SIZE), PMIx (PMIX_RANK), MPICH / Intel MPI's Hydra (PMI_RANK, PMI_SIZE).
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
 std::unique_ptr<Communicator> MpiRuntime::world() {
   int already = 0;
   MPI_Initialized(&already);
+  // Not launched by mpirun: a world of one rank without MPI (an MPI singleton costs start-up time).
+  if (!already && !launched_by_mpirun()) return std::make_unique<LocalCommunicator>();
   if (!already) {
     int provided = 0;
     check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");

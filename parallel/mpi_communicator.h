@@ -3,7 +3,7 @@
 // <mpi.h> stays inside mpi_communicator.cpp.
 //
 //   mpirun -np 4 lminf run x.yaml     -> MpiRuntime in main, world() over the 4 ranks
-//   lminf run x.yaml                  -> a world of 1 (MPI singleton)
+//   lminf run x.yaml                  -> a world of 1 without MPI (no singleton start-up)
 #pragma once
 
 #include <memory>
@@ -14,6 +14,10 @@ namespace lminf {
 
 // Created once, in main, before any work; destroyed at exit (MPI_Finalize). MPI is initialised on
 // the first call of world(), so commands that need no communicator never touch MPI.
+// Whether this process was started by an MPI launcher (mpirun / mpiexec of Open MPI, MPICH, Hydra,
+// PMIx): the launchers' environment variables.
+bool launched_by_mpirun();
+
 class MpiRuntime {
  public:
   MpiRuntime() = default;
@@ -21,9 +25,11 @@ class MpiRuntime {
   MpiRuntime(const MpiRuntime&) = delete;
   MpiRuntime& operator=(const MpiRuntime&) = delete;
 
-  // Initialises MPI (MPI_THREAD_FUNNELED: only the main thread calls MPI) when needed and returns a
-  // new communicator over every rank of the job (a duplicate of MPI_COMM_WORLD, errors returned as
-  // lminf::Error). Destroy the communicators before the runtime.
+  // Under mpirun (launched_by_mpirun): initialises MPI (MPI_THREAD_FUNNELED: only the main thread
+  // calls MPI) when needed and returns a new communicator over every rank of the job (a duplicate
+  // of MPI_COMM_WORLD, errors returned as lminf::Error). Otherwise a LocalCommunicator: a world of
+  // one rank, and MPI is never initialised (start-up stays fast). Destroy the communicators before
+  // the runtime.
   std::unique_ptr<Communicator> world();
 
   bool initialized() const { return initialized_; }

@@ -1,13 +1,14 @@
 #include "parallel/parallel_layers.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 
 at::Tensor column_parallel_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  return lminf::linear(x, w, b);
 }
 
 at::Tensor row_parallel_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, Communicator& comm) {
-  at::Tensor y = at::linear(x, w);
+  at::Tensor y = lminf::linear(x, w);
   if (comm.size() > 1) comm.all_reduce(y, ReduceOp::kSum);
   if (b.defined()) y = y + b;
   return y;

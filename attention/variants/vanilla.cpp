@@ -28,8 +28,14 @@ at::Tensor VanillaAttention::forward(const AttentionCall& call) const {
     a.mass_rows = call.key_mass ? call.key_mass->rows : 0;
     return band_call_output(call, band_attention(a));
   }
-  if (call.rope) {
-    // Keys at their cache index, queries after the cached entries; positions computed in float32.
+  if (call.rope && call.cache && !call.rope->length_dependent()) {
+    // Keys at their cache index, rotated once when they entered the cache; queries after them.
+    k = call.cache->rotated_keys(*call.rope);
+    at::Tensor qpos = at::arange(call.q_offset, K, call.k.options().dtype(at::kLong));
+    auto cs = call.rope->cos_sin(qpos, K);
+    q = call.rope->apply_rotation(q, cs.first, cs.second);
+  } else if (call.rope) {
+    // The same without a cache (or with dynamic NTK, whose rotations change with the length).
     const int64_t seq_len = K;
     at::Tensor kpos = at::arange(0, K, call.k.options().dtype(at::kLong));
     auto cs = call.rope->cos_sin(kpos, seq_len);

@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/logging.h"
 #include "framework/core/utf8.h"
 
@@ -243,13 +244,13 @@ bool DocumentReader::next(std::string& doc) {
       skip("invalid UTF-8", "at byte " + std::to_string(bad) + " of the line", where);
       continue;
     }
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      skip("malformed JSON", e.what(), where);
+    std::string error;
+    std::optional<nlohmann::json> parsed = try_parse_json(line, error);
+    if (!parsed) {
+      skip("malformed JSON", error, where);
       continue;
     }
+    const nlohmann::json j = std::move(*parsed);
     if (j.is_string()) {
       if (!opts_.filter.empty()) {
         skip("JSON string record under a filter", "a string has no fields for " + opts_.key + ".filter", where);

@@ -15,6 +15,7 @@
 #include "experiments/outputs/json_records.h"
 #include "experiments/outputs/resume_config.h"
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/logging.h"
 
 namespace lminf {
@@ -137,13 +138,12 @@ void RecordJournal::load() {
       }
       const std::string line = text.substr(pos, nl - pos);
       ++line_no;
-      json j;
-      try {
-        j = json::parse(line);
-      } catch (const json::exception& e) {
-        fail(path_.string(), ":", line_no, ": not a journal line (", e.what(),
+      std::string error;
+      std::optional<json> parsed = try_parse_json(line, error);
+      if (!parsed)
+        fail(path_.string(), ":", line_no, ": not a journal line (", error,
              "); a damaged journal: set output.overwrite: true to start over");
-      }
+      json j = std::move(*parsed);
       if (line_no == 1) {
         if (!j.is_object() || j.value("schema", "") != kSchema)
           fail(path_.string(), " is not an lminf record journal (choose another output.dir, or set output.overwrite: "

@@ -2,6 +2,7 @@
 // without reading a weight is collected -- the spec sections, the task section, the model's
 // config.json against the attention variant, the parallel layout, data and dumps -- and reported in
 // one message, so a typo in one section does not hide a mistake in another.
+#include <cmath>
 #include <filesystem>
 #include <functional>
 
@@ -9,9 +10,12 @@
 #include "experiments/data/sequence_source.h"
 #include "experiments/run/run_experiment.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "framework/core/logging.h"
+#include "framework/core/process_memory.h"
 #include "framework/text/tokenizer.h"
 #include "models/model_config_json.h"
+#include "models/model_families.h"
 #include "parallel/device.h"
 #include "parallel/shard.h"
 
@@ -78,9 +82,9 @@ void apply_rope_overrides(const ModelSpec& ms, const YAML::Node& root, const Spe
     }
   }
   if (ms.rope_theta) {
-    if (!(*ms.rope_theta > 1.0))
+    if (!(*ms.rope_theta > 1.0) || !std::isfinite(*ms.rope_theta))
       problems.push_back(location(root["model"]["rope_theta"], src, "model.rope_theta") +
-                         "model.rope_theta must be > 1");
+                         "model.rope_theta must be > 1 and finite");
     else mc.rope_theta = *ms.rope_theta;
   }
   if (ms.rope_scaling.IsMap() || ms.rope_theta)
@@ -149,11 +153,15 @@ void check_device(YAML::Node root, const LoadedExperiment& exp, Problems& proble
     problems.push_back(location(root["model"]["device"], exp.source, "model.device") + problem);
     return;
   }
+  const CommunicatorChoice comm = choose_communicator(spec.parallel.communicator, *device);
+  if (!comm.problem.empty()) {
+    const YAML::Node par = root["parallel"];
+    const YAML::Node key = par && par.IsMap() ? par["communicator"] : YAML::Node();
+    problems.push_back(location(key, exp.source, "parallel.communicator") + comm.problem);
+  }
   if (!device->is_cuda()) return;
   if (spec.dump.enabled())
     problems.push_back("model.device: the dump: section's observers run on the CPU only so far (set model.device: cpu)");
-  const std::string parallel = device_parallel_problem(*device, spec.parallel.tensor_parallel);
-  if (!parallel.empty()) problems.push_back(parallel);
 }
 
 // The data section of a task that reads a model and data.
@@ -176,6 +184,24 @@ void check_model_data(YAML::Node root, LoadedExperiment& exp, Problems& problems
     problems.push_back("data.prepend_bos: the model's config.json has no bos_token_id (set data.prepend_bos: false)");
 }
 
+// The weights one rank holds, at the run dtype, against the memory this process may use: a model
+// the machine cannot hold is refused before an allocation the kernel would answer with an OOM kill.
+// (On a GPU the device's memory decides; libtorch reports it when it runs out.)
+void check_model_memory(const ExperimentSpec& spec, const ModelConfig& mc, Problems& problems) {
+  if (spec.model.device != "cpu") return;
+  const int64_t available = available_memory_bytes();
+  if (available <= 0) return;
+  const double element = spec.model.dtype == "bfloat16" ? 2.0 : 4.0;
+  const double bytes = static_cast<double>(parameter_count(mc)) * element /
+                       static_cast<double>(std::max<int64_t>(1, spec.parallel.tensor_parallel));
+  if (bytes <= static_cast<double>(available)) return;
+  problems.push_back("model.path: " + mc.source.string() + ": the model has " + std::to_string(parameter_count(mc)) +
+                     " parameters, " + format_bytes(bytes) + " per rank as " + spec.model.dtype +
+                     ", more than the " + format_bytes(static_cast<double>(available)) +
+                     " of memory this process may use (check the sizes in config.json, or use model.dtype: "
+                     "bfloat16 / more tensor_parallel ranks)");
+}
+
 // A task that evaluates a model: its config.json, overrides, device, attention variant, tensor-parallel
 // split and data. Throws when model.path is missing or unreadable (nothing else can be checked then).
 void check_model_task(YAML::Node root, LoadedExperiment& exp, Problems& problems) {
@@ -188,6 +214,7 @@ void check_model_task(YAML::Node root, LoadedExperiment& exp, Problems& problems
   } catch (const Error& e) {
     fail(location(root["model"]["path"], exp.source, "model.path"), "model.path: ", e.what());
   }
+  check_model_memory(spec, exp.model_config, problems);
   apply_rope_overrides(spec.model, root, exp.source, exp.model_config, problems);
   check_device(root, exp, problems);
   const ModelConfig& mc = exp.model_config;

@@ -108,7 +108,7 @@ void load_run_model(const LoadedExperiment& exp, ProcessGrid& grid, RunModel& m)
   m.lo.tp = &grid.tp();
   std::string device_problem;
   m.lo.device = parse_device(spec.model.device, device_problem).value_or(at::Device(at::kCPU));  // checked on load
-  m.gpu_tp = device_communicator(grid.tp(), m.lo.device);  // NCCL on GPUs
+  m.gpu_tp = device_communicator(grid.tp(), m.lo.device, spec.parallel.communicator);  // NCCL or host-staged MPI on GPUs
   if (m.gpu_tp) m.lo.tp = m.gpu_tp.get();
   auto start = std::chrono::steady_clock::now();
   {

@@ -44,6 +44,12 @@ std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string&
   }
   if (const YAML::Node grid = sweep["grid"]) {
     if (!grid.IsMap()) fail(mark(grid, where), "sweep.grid: expected a map of key path -> list of values");
+    double product = 1;  // the cartesian product's size, before it is built
+    for (auto it = grid.begin(); it != grid.end(); ++it)
+      if (it->second.IsSequence()) product *= static_cast<double>(it->second.size());
+    if (product > kMaxSweepPoints)
+      fail(mark(grid, where), "sweep.grid: ", product, " points (the product of the list lengths); a sweep may have at "
+           "most ", kMaxSweepPoints, " (split it, or list the points you want under sweep.points)");
     points.push_back(SweepPoint{});
     for (auto it = grid.begin(); it != grid.end(); ++it) {
       const std::string key = it->first.as<std::string>();
@@ -63,6 +69,9 @@ std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string&
   }
   if (const YAML::Node list = sweep["points"]) {
     if (!list.IsSequence()) fail(mark(list, where), "sweep.points: expected a list of maps (key path -> value)");
+    if (static_cast<double>(points.size() + list.size()) > kMaxSweepPoints)
+      fail(mark(list, where), "sweep: ", points.size() + list.size(), " points; a sweep may have at most ",
+           kMaxSweepPoints, " (split it)");
     for (const auto& m : list) {
       if (!m.IsMap()) fail(mark(m, where), "sweep.points: each point must be a map of key path -> value");
       SweepPoint p;

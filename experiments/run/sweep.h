@@ -22,7 +22,11 @@ struct SweepPoint {
   std::vector<std::pair<std::string, std::string>> overrides;  // key path -> YAML value text
 };
 
+// At most this many points (a grid of a few long lists multiplies out of reach).
+inline constexpr int64_t kMaxSweepPoints = 10000;
+
 // Expands a sweep section (grid: product in key order, then points). `where` names the file for errors.
+// More than kMaxSweepPoints points are refused before any is built.
 std::vector<SweepPoint> expand_sweep(const YAML::Node& sweep, const std::string& where);
 
 // A folder-safe version of a point name.

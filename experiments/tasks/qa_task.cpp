@@ -9,6 +9,7 @@
 #include "experiments/outputs/json_records.h"
 #include "experiments/data/sequence_source.h"
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/logging.h"
 #include "experiments/data/text_data.h"
 #include "experiments/data/token_data.h"
@@ -60,12 +61,10 @@ std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind
         text += '\n';
         return true;
       });
-      json papers;
-      try {
-        papers = json::parse(text);
-      } catch (const json::exception& e) {
-        fail(file.string(), ": not a Qasper release JSON file (", e.what(), ")");
-      }
+      std::string error;
+      std::optional<json> parsed = try_parse_json(text, error);
+      if (!parsed) fail(file.string(), ": not a Qasper release JSON file (", error, ")");
+      json papers = std::move(*parsed);
       for (auto& r : qasper_records(papers, file.string())) {
         if (!passes(r, filter)) continue;
         const std::string where = file.string() + ": question " + r["id"].get<std::string>();
@@ -81,12 +80,10 @@ std::vector<QaRecord> read_records(const DataSpec& data, const std::string& kind
     DocumentReader::read_lines(file, data.format == "jsonl.zst", [&](const std::string& line, int64_t no) {
       if (strip(line).empty()) return true;
       const std::string where = file.string() + ":" + std::to_string(no);
-      json j;
-      try {
-        j = json::parse(line);
-      } catch (const json::exception& e) {
-        fail(where, ": not a JSON record (", e.what(), ")");
-      }
+      std::string error;
+      std::optional<json> parsed = try_parse_json(line, error);
+      if (!parsed) fail(where, ": not a JSON record (", error, ")");
+      json j = std::move(*parsed);
       if (!passes(j, filter)) return true;
       out.push_back({where, std::move(j)});
       full = data.max_sequences > 0 && static_cast<int64_t>(out.size()) >= data.max_sequences;

@@ -14,6 +14,7 @@
 #include "experiments/tasks/generation_common.h"
 #include "experiments/tasks/sample_rng.h"
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/format.h"
 
 namespace lminf {
@@ -73,11 +74,10 @@ std::string read_whole(const fs::path& path, const std::string& what) {
 }
 
 nlohmann::json read_json(const fs::path& path, const std::string& what) {
-  try {
-    return nlohmann::json::parse(read_whole(path, what));
-  } catch (const nlohmann::json::exception& e) {
-    fail(what, ": ", path.string(), " is not JSON (", e.what(), ")");
-  }
+  std::string error;
+  std::optional<nlohmann::json> parsed = try_parse_json(read_whole(path, what), error);
+  if (!parsed) fail(what, ": ", path.string(), " is not JSON (", error, ")");
+  return std::move(*parsed);
 }
 
 void split_words(const std::string& text, std::vector<std::string>& out) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <utility>
 
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 
 namespace lminf {
 
@@ -136,6 +138,13 @@ void RunningNll::load(const H5Reader& h5) {
     seg_sum = h5.attr_doubles("/", "segment_sum");
     seg_count = h5.attr_ints("/", "segment_count");
   }
+  // Sums and counts are indexed together by add(): a state that disagrees would be read out of bounds.
+  const auto negative = [](const std::vector<int64_t>& v) { return std::any_of(v.begin(), v.end(), [](int64_t c) { return c < 0; }); };
+  if (tokens < 0 || log_sum.size() != log_count.size() || seg_sum.size() != seg_count.size() || negative(log_count) ||
+      negative(seg_count))
+    fail(h5.path().string(), ": nll_tokens (", tokens, "), log2_sum / log2_count (", log_sum.size(), " / ",
+         log_count.size(), " entries) and segment_sum / segment_count (", seg_sum.size(), " / ", seg_count.size(),
+         " entries) must agree, counts >= 0 (a damaged state; set output.overwrite: true to start over)");
 }
 
 void save_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, H5Writer* st) {
@@ -169,7 +178,10 @@ void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, 
     at::Tensor full, shape = at::zeros({5}, at::kLong);
     if (st) {
       full = st->read(path).to(at::kFloat).contiguous();
-      if (full.dim() != 5 || full.size(0) != tp) fail(state_path, ": ", path, " has shape ", full.sizes());
+      if (full.dim() != 5 || full.size(0) != tp || full.size(3) != entries.item<int64_t>())
+        fail(state_path, ": ", path, " has shape ", shape_str(full.sizes()), ", expected [", tp, ", batch, kv_heads, ",
+             entries.item<int64_t>(), " (cache_entries), head_dim] (a damaged state; set output.overwrite: true to start "
+             "over)");
       shape = at::tensor(full.sizes().vec(), at::kLong);
     }
     world.broadcast(shape, 0);
@@ -180,6 +192,9 @@ void restore_cache_shards(Communicator& world, KVCache& cache, int64_t n_layer, 
   if (entries.item<int64_t>() == 0) return;
   for (int64_t l = 0; l < n_layer; ++l) {
     at::Tensor k = from_root(layer_path(l, "k"), dtype), v = from_root(layer_path(l, "v"), dtype);
+    if (!k.sizes().equals(v.sizes()))
+      fail(state_path, ": ", layer_path(l, "k"), " and ", layer_path(l, "v"), " differ in shape (", shape_str(k.sizes()),
+           ", ", shape_str(v.sizes()), "): a damaged state; set output.overwrite: true to start over");
     cache.layer(l).append(k, v);
     at::Tensor has_score = at::zeros({1}, at::kLong);
     if (st && st->exists(layer_path(l, "score"))) has_score.fill_(1);

@@ -11,6 +11,7 @@
 #include "experiments/outputs/resume_config.h"
 #include "experiments/tasks/stream_state.h"
 #include "framework/core/error.h"
+#include "framework/core/format.h"
 #include "framework/core/logging.h"
 #include "framework/core/process_memory.h"
 #include "framework/core/progress.h"
@@ -150,6 +151,9 @@ void StreamingRun::convert_legacy_nll(int64_t tokens) {
     fail("output.dir: ", legacy.string(), " does not belong to ", state_path_.string(),
          " (set output.overwrite: true to start over)");
   at::Tensor rows = nll.read("token_nll");
+  if (rows.dim() != 1)
+    fail(legacy.string(), ": dataset 'token_nll' has shape ", shape_str(rows.sizes()),
+         ", expected one NLL per row (the file was changed; set output.overwrite: true to start over)");
   if (rows.size(0) < tokens)
     fail(legacy.string(), " holds ", rows.size(0), " NLLs but its state records ", tokens,
          " (the file was changed; set output.overwrite: true to start over)");

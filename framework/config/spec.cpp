@@ -19,6 +19,38 @@ namespace lminf {
 
 // ---- files and overrides ----------------------------------------------------------------------
 
+namespace {
+
+// Visits the tree as its readers will, aliases expanded; stops at the first limit passed.
+void check_yaml_bounds(const YAML::Node& n, const std::string& where, int depth, int64_t& nodes) {
+  auto at = [&] {
+    const YAML::Mark m = n.Mark();
+    return m.line >= 0 ? where + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) : where;
+  };
+  if (++nodes > kMaxYamlNodes)
+    fail(at(), ": the YAML expands to more than ", kMaxYamlNodes,
+         " values once its aliases (*name) are expanded; an experiment spec is far smaller (remove the repeated "
+         "aliases)");
+  if (depth > kMaxYamlDepth)
+    fail(at(), ": the YAML nests deeper than ", kMaxYamlDepth,
+         " levels (an alias *name inside the node its anchor &name marks makes an endless loop; remove it)");
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      check_yaml_bounds(it->first, where, depth + 1, nodes);
+      check_yaml_bounds(it->second, where, depth + 1, nodes);
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& e : n) check_yaml_bounds(e, where, depth + 1, nodes);
+  }
+}
+
+}  // namespace
+
+void check_yaml_bounds(const YAML::Node& node, const std::string& where) {
+  int64_t nodes = 0;
+  check_yaml_bounds(node, where, 0, nodes);
+}
+
 YAML::Node load_yaml_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail(path, ": no such file (check the path)");
@@ -26,7 +58,9 @@ YAML::Node load_yaml_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail(path, ": cannot read the file (", std::strerror(errno), ")");
   try {
-    return YAML::Load(in);
+    YAML::Node root = YAML::Load(in);
+    check_yaml_bounds(root, path);
+    return root;
   } catch (const YAML::ParserException& e) {
     fail(path, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
   } catch (const YAML::Exception& e) {
@@ -78,6 +112,9 @@ void apply_override(YAML::Node& root, const std::string& assignment, SpecSource&
     fail(origin, ": the value is not valid YAML (", e.msg,
          "); quote text that contains YAML syntax, for example --set 'name=\"a: b\"'");
   }
+  check_yaml_bounds(value, origin);
+  if (static_cast<int>(parts.size()) > kMaxYamlDepth)
+    fail(origin, ": the key path has ", parts.size(), " parts; at most ", kMaxYamlDepth, " are allowed");
 
   // Walk down, creating maps. Nodes are handles: reset() moves the handle, `=` would overwrite.
   if (!root.IsDefined() || root.IsNull()) root.reset(YAML::Node(YAML::NodeType::Map));

@@ -81,11 +81,20 @@ struct SpecSource {
 
 // Parses a YAML file. Throws Error naming the file (missing, unreadable) or "file:line:col: YAML
 // syntax error: ..." for malformed YAML. An empty file gives a null node.
+// The tree is checked with check_yaml_bounds.
 YAML::Node load_yaml_file(const std::string& path);
+
+// Limits on a spec's YAML as its readers walk it, aliases expanded: an alias inside its own anchor
+// (a cycle) or a few lines of nested aliases (10^9 values: "billion laughs") would otherwise overflow
+// the stack or never finish. Throws Error naming `where` (and the line) past either limit.
+inline constexpr int kMaxYamlDepth = 64;
+inline constexpr int64_t kMaxYamlNodes = 1000000;
+void check_yaml_bounds(const YAML::Node& node, const std::string& where);
 
 // Applies one `key.path=value` (from --set) to `root`. The value is parsed as YAML, so 4096, true,
 // null, [1, 2], {a: 1} and bfloat16 all mean what they would in the file. Missing intermediate maps
-// are created (null ones replaced); records the origin in src.overridden.
+// are created (null ones replaced); records the origin in src.overridden. The value is checked with
+// check_yaml_bounds, and the key path may have at most kMaxYamlDepth parts.
 void apply_override(YAML::Node& root, const std::string& assignment, SpecSource& src);
 
 // Block-style YAML text of a node, ending in a newline. Strings that came from quoted scalars (or

@@ -381,11 +381,14 @@ class SpecReader {
 
   template <class M>
   void check_bounds(const std::string& path, const YAML::Mark& mark, const M& value, const FieldOptions& o) {
+    // A key with bounds needs a finite number (NaN passes no comparison, infinity no sensible bound).
     if (!o.min && !o.max) return;
     std::vector<NumberItem> items;
     collect_numbers(value, "", items);
     for (const auto& item : items) {
-      if (o.min && !(item.value >= *o.min))
+      if (!std::isfinite(item.value))
+        add(path, item.sub, mark, "must be a finite number, got " + item.text);
+      else if (o.min && !(item.value >= *o.min))
         add(path, item.sub, mark, "must be >= " + format_double(*o.min, false) + ", got " + item.text);
       else if (o.max && !(item.value <= *o.max))
         add(path, item.sub, mark, "must be <= " + format_double(*o.max, false) + ", got " + item.text);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/format.h"
 
 namespace lminf {
@@ -65,16 +66,7 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
 
   if (fs::exists(index_path, ec)) {
     const std::string ip = index_path.string();
-    json index;
-    {
-      std::ifstream in(index_path, std::ios::binary);
-      if (!in) fail(ip, ": cannot read (check its permissions)");
-      try {
-        index = json::parse(in);
-      } catch (const json::exception& e) {
-        fail(ip, ": not valid JSON (", e.what(), "; re-download the checkpoint)");
-      }
-    }
+    const json index = read_json_file(index_path, " (re-download the checkpoint)");
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       fail(ip, ": has no \"weight_map\" object (re-download the checkpoint or re-save it with "
                "save_pretrained(safe_serialization=True))");

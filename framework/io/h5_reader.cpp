@@ -6,6 +6,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/format.h"
+#include "framework/core/process_memory.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/h5_internal.h"
 
@@ -50,12 +51,37 @@ std::vector<int64_t> H5Reader::shape(const std::string& path) const {
   return dataset_dims(ds.get());
 }
 
+namespace {
+
+// Before allocating what a dataset declares: its element count must fit in memory, and must be
+// plausible for the bytes the file stores for it (gzip shrinks zeros about 1000-fold, so a dataset
+// that stores far less than a 4096th of what it declares is damaged or was made to exhaust memory).
+void check_declared_size(hid_t ds, const std::string& file_name, const std::string& p,
+                         const std::vector<int64_t>& dims, at::ScalarType dtype, int64_t rows) {
+  double elements = 1;
+  for (int64_t d : dims) elements *= static_cast<double>(d);
+  const double whole = elements * static_cast<double>(c10::elementSize(dtype));
+  const double wanted = dims.empty() || dims[0] == 0 ? whole : whole / static_cast<double>(dims[0]) * static_cast<double>(rows);
+  const double stored = static_cast<double>(H5Dget_storage_size(ds));
+  if (whole > std::max(64.0 * 1024 * 1024, 4096.0 * stored))
+    fail(file_name, ": dataset '", p, "' declares shape ", shape_str(dims), " (", format_bytes(whole), ") but the file stores ",
+         format_bytes(stored), " for it: the file is damaged or was not written by lminf");
+  const int64_t available = available_memory_bytes();
+  if (available > 0 && wanted > static_cast<double>(available))
+    fail(file_name, ": dataset '", p, "' of shape ", shape_str(dims), " needs ", format_bytes(wanted),
+         " to read, more than the ", format_bytes(static_cast<double>(available)), " of memory this process may use");
+}
+
+}  // namespace
+
 at::Tensor H5Reader::read(const std::string& path) const {
   const std::string p = normalize(impl_->name, path);
   H5Id ds = open_dataset(impl_->file.get(), impl_->name, p);
   H5Id type(H5Dget_type(ds.get()));
   at::ScalarType dtype = read_dtype(type.get(), impl_->name, p);
-  at::Tensor out = at::empty(dataset_dims(ds.get()), at::TensorOptions().dtype(dtype));
+  const std::vector<int64_t> dims = dataset_dims(ds.get());
+  check_declared_size(ds.get(), impl_->name, p, dims, dtype, dims.empty() ? 1 : dims[0]);
+  at::Tensor out = at::empty(dims, at::TensorOptions().dtype(dtype));
   if (out.numel() > 0 &&
       H5Dread(ds.get(), memory_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) < 0) {
     std::string detail = h5_detail();
@@ -75,6 +101,7 @@ at::Tensor H5Reader::read_rows(const std::string& path, int64_t start, int64_t c
     fail(impl_->name, ": cannot read rows [", start, ", ", start + count, ") of '", p, "': it has ", dims[0],
          " rows");
   }
+  check_declared_size(ds.get(), impl_->name, p, dims, dtype, count);
   std::vector<int64_t> out_shape = dims;
   out_shape[0] = count;
   at::Tensor out = at::empty(out_shape, at::TensorOptions().dtype(dtype));

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/core/format.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -187,12 +188,11 @@ SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
     data_ = bytes + 8 + n;
     data_size_ = size - 8 - n;
 
-    json header;
-    try {
-      header = json::parse(bytes + 8, bytes + 8 + n);
-    } catch (const json::exception& e) {
-      fail(p, ": header is not valid JSON (", e.what(), "): ", kFixCorrupt);
-    }
+    std::string error;
+    std::optional<json> parsed =
+        try_parse_json(std::string_view(reinterpret_cast<const char*>(bytes + 8), static_cast<size_t>(n)), error);
+    if (!parsed) fail(p, ": header is not valid JSON (", error, "): ", kFixCorrupt);
+    const json header = std::move(*parsed);
     if (!header.is_object()) fail(p, ": header is not a JSON object: ", kFixCorrupt);
 
     for (auto it = header.begin(); it != header.end(); ++it) {

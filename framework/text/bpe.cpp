@@ -5,6 +5,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/utf8.h"
+#include "framework/transformer/model_config.h"
 
 namespace lminf {
 
@@ -13,7 +14,8 @@ BpeModel::BpeModel(std::unordered_map<std::string, int64_t> vocab,
                    const std::string& where)
     : vocab_(std::move(vocab)), options_(options), where_(where) {
   for (const auto& [tok, id] : vocab_)
-    if (id < 0 || id >= (int64_t{1} << 32)) fail(where, ": vocabulary id ", id, " of \"", tok, "\" is out of range");
+    if (id < 0 || id >= kMaxVocab)
+      fail(where, ": model.vocab[\"", tok, "\"] = ", id, " is out of range (ids are 0..", kMaxVocab - 1, ")");
   merges_.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto& [a, b] = merges[r];

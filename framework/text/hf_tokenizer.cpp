@@ -14,10 +14,12 @@
 
 #include "framework/text/bpe.h"
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/text/unicode_regex.h"
 #include "framework/core/utf8.h"
 
 #include "framework/text/hf_tokenizer_steps.h"
+#include "framework/transformer/model_config.h"
 
 namespace lminf {
 namespace {
@@ -89,7 +91,11 @@ std::vector<AddedToken> read_added_tokens(const json& list, const std::string& w
   std::vector<AddedToken> out;
   for (const auto& a : list) {
     AddedToken t;
-    t.id = a.value("id", int64_t{-1});
+    const auto id = a.find("id");
+    if (id == a.end() || !id->is_number_integer() || id->get<int64_t>() < 0 || id->get<int64_t>() >= kMaxVocab)
+      fail(where, ": added_tokens: \"id\" must be an integer in 0..", kMaxVocab - 1, ", got ",
+           id == a.end() ? std::string("none") : id->dump().substr(0, 40));
+    t.id = id->get<int64_t>();
     t.content = str_field(a, "content", where);
     t.special = bool_field(a, "special", false);
     t.lstrip = bool_field(a, "lstrip", false);
@@ -208,15 +214,8 @@ HfTokenizer::~HfTokenizer() = default;
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_file(const std::filesystem::path& tokenizer_json,
                                                     const TokenizerConfig& config) {
-  std::ifstream in(tokenizer_json, std::ios::binary);
-  if (!in) fail(tokenizer_json.string(), ": cannot be read");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    fail(tokenizer_json.string(), ": malformed JSON: ", e.what(),
-         " (the file is damaged or truncated: download tokenizer.json again)");
-  }
+  const json j =
+      read_json_file(tokenizer_json, " (the file is damaged or truncated: download tokenizer.json again)");
   return from_json(j, config, tokenizer_json.string());
 }
 
@@ -233,7 +232,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const json& j, const Tokeniz
     impl->pre_tokenizer = parse_pre_tokenizer(j.value("pre_tokenizer", json()), where);
     impl->decoder = parse_decoder(j.value("decoder", json()), where);
   } catch (const json::exception& e) {
-    fail(where, ": unexpected tokenizer.json structure: ", e.what());
+    fail(where, ": unexpected tokenizer.json structure: ", json_error_text(e));
   }
   Impl& t = *impl;
   t.word_re = std::make_unique<UnicodeRegex>(R"([^\W_])", where);
@@ -282,7 +281,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_json(const json& j, const Tokeniz
     try {
       read_post_processor(j.value("post_processor", json()), where, t.prefix, t.suffix);
     } catch (const json::exception& e) {
-      fail(where, ": unexpected post_processor structure: ", e.what());
+      fail(where, ": unexpected post_processor structure: ", json_error_text(e));
     }
   }
   for (int64_t id : t.prefix)

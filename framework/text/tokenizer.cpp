@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/error.h"
+#include "framework/io/json_file.h"
 #include "framework/text/hf_tokenizer.h"
 #include "framework/transformer/model_config.h"
 #include "framework/text/sentencepiece_tokenizer.h"
@@ -35,14 +36,7 @@ TokenizerConfig TokenizerConfig::from_dir(const fs::path& dir) {
   TokenizerConfig c;
   const fs::path file = dir / "tokenizer_config.json";
   if (!fs::exists(file)) return c;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail(file.string(), ": cannot be read");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(file.string(), ": malformed JSON: ", e.what());
-  }
+  const nlohmann::json j = read_json_file(file);
   if (!j.is_object()) fail(file.string(), ": expected a JSON object");
   c.source = file;
   c.bos_token = token_entry(j, "bos_token", file);

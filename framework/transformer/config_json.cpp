@@ -7,6 +7,8 @@ using nlohmann::json;
 int64_t require_int(const json& j, const char* key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) fail(where, ": missing or non-integer \"", key, "\"");
+  if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()})
+    fail(where, ": \"", key, "\" is too large (", it->dump(), ")");
   return it->get<int64_t>();
 }
 
@@ -60,12 +62,27 @@ void write_mha_sizes(const ModelConfig& c, const MhaKeys& keys, json& j) {
   j["vocab_size"] = c.vocab_size;
 }
 
+std::string json_excerpt(const json& j) {
+  std::string s = j.dump();
+  return s.size() <= 80 ? s : s.substr(0, 77) + "...";
+}
+
 void read_special_tokens(const json& j, const std::string& where, ModelConfig& c) {
-  c.bos_token_id = get_or<int64_t>(j, "bos_token_id", -1, where);
+  const auto bos = j.find("bos_token_id");
+  if (bos != j.end() && !bos->is_null() && !bos->is_number_integer())
+    fail(where, ": \"bos_token_id\" must be an integer id or null, got ", json_excerpt(*bos));
+  c.bos_token_id = bos == j.end() || bos->is_null() ? -1 : bos->get<int64_t>();
   if (j.contains("eos_token_id")) {
     const json& e = j["eos_token_id"];
-    if (e.is_number_integer()) c.eos_token_ids = {e.get<int64_t>()};
-    else if (e.is_array()) c.eos_token_ids = e.get<std::vector<int64_t>>();
+    auto bad = [&] { fail(where, ": \"eos_token_id\" must be an integer id, a list of them or null, got ", json_excerpt(e)); };
+    if (e.is_number_integer()) {
+      c.eos_token_ids = {e.get<int64_t>()};
+    } else if (e.is_array()) {
+      for (const json& id : e) if (!id.is_number_integer()) bad();
+      c.eos_token_ids = e.get<std::vector<int64_t>>();
+    } else if (!e.is_null()) {
+      bad();
+    }
   }
   c.torch_dtype = get_or<std::string>(j, "torch_dtype", "", where);
 }

@@ -3,7 +3,10 @@
 // implemented, and the special-token keys all families share. Errors name `where` and the key.
 #pragma once
 
+#include <cmath>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -14,16 +17,29 @@
 
 namespace lminf {
 
-// j[key] as T; `fallback` when the key is absent or null. Throws when it has another type.
+// A value as JSON text for a message, cut to 80 characters.
+std::string json_excerpt(const nlohmann::json& j);
+
+// j[key] as T; `fallback` when the key is absent or null. Throws when it has another type (a number
+// for a string, a fraction or a number out of range for an integer, NaN or infinity for a double).
 template <class T>
 T get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail(where, ": key \"", key, "\" has the wrong type (", it->dump(), ")");
+  bool ok = true;
+  if constexpr (std::is_same_v<T, bool>) ok = it->is_boolean();
+  else if constexpr (std::is_integral_v<T>)
+    ok = it->is_number_integer() &&
+         !(it->is_number_unsigned() && it->template get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()});
+  else if constexpr (std::is_floating_point_v<T>) ok = it->is_number() && std::isfinite(it->template get<double>());
+  else if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();
+  if (ok) {
+    try {
+      return it->get<T>();
+    } catch (const nlohmann::json::exception&) {
+    }
   }
+  fail(where, ": key \"", key, "\" has the wrong type or value (", json_excerpt(*it), ")");
 }
 
 // j[key], which must be an integer.

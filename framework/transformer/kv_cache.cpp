@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "framework/core/error.h"
+#include "framework/transformer/rope.h"
 
 namespace lminf {
 
@@ -19,6 +20,26 @@ void LayerCache::reserve(int64_t n) {
   k_ = grow(k_);
   v_ = grow(v_);
   if (s_.defined()) s_ = grow(s_);  // [B, Hkv, capacity]: the same axis 2
+  rk_ = at::Tensor();                // rebuilt at the new capacity when next asked
+  rotated_ = 0;
+}
+
+at::Tensor LayerCache::rotated_keys(const RotaryEmbedding& rope) {
+  LMINF_CHECK(!rope.length_dependent(), "rotated_keys with a length-dependent rotary embedding");
+  LMINF_CHECK(k_.defined(), "rotated_keys of an empty cache");
+  if (&rope != rope_ || !rk_.defined()) {
+    rope_ = &rope;
+    rotated_ = 0;
+    if (!rk_.defined() || !rk_.sizes().equals(k_.sizes())) rk_ = at::empty_like(k_);
+  }
+  if (rotated_ < len_) {
+    const int64_t n = len_ - rotated_;
+    at::Tensor pos = at::arange(rotated_, len_, k_.options().dtype(at::kLong));
+    auto cs = rope.cos_sin(pos, len_);
+    rk_.narrow(2, rotated_, n).copy_(rope.apply_rotation(k_.narrow(2, rotated_, n), cs.first, cs.second));
+    rotated_ = len_;
+  }
+  return rk_.narrow(2, 0, len_);
 }
 
 void LayerCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
@@ -44,7 +65,7 @@ at::Tensor LayerCache::keys() const { return k_.narrow(2, 0, len_); }
 at::Tensor LayerCache::values() const { return v_.narrow(2, 0, len_); }
 int64_t LayerCache::bytes() const {
   int64_t b = 0;
-  for (const at::Tensor* t : {&k_, &v_, &s_})
+  for (const at::Tensor* t : {&k_, &v_, &s_, &rk_})
     if (t->defined()) b += static_cast<int64_t>(t->nbytes());
   return b;
 }
@@ -75,6 +96,7 @@ void LayerCache::keep_per_head(const at::Tensor& idx) {
   keep(v_);
   if (s_.defined()) keep(s_);
   len_ = n;
+  drop_rotated();
 }
 
 void LayerCache::keep_head_and_tail(int64_t n_head, int64_t n_tail) {
@@ -84,6 +106,7 @@ void LayerCache::keep_head_and_tail(int64_t n_head, int64_t n_tail) {
   v_.narrow(2, n_head, n_tail).copy_(v_.narrow(2, len_ - n_tail, n_tail).clone());
   if (s_.defined()) s_.narrow(2, n_head, n_tail).copy_(s_.narrow(2, len_ - n_tail, n_tail).clone());
   len_ = n_head + n_tail;
+  drop_rotated();
 }
 
 std::string HeadTailPolicy::name() const {

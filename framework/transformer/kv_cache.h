@@ -11,6 +11,8 @@
 
 namespace lminf {
 
+class RotaryEmbedding;
+
 // The cache of one layer: a growable buffer, appended in place (amortised O(1) per token). An
 // evicting policy (framework/transformer/kv_eviction.h) may also keep a score per entry and head
 // (H2O's accumulated attention mass), which moves with its entry.
@@ -31,15 +33,29 @@ class LayerCache {
   // Keeps, per (sequence, kv head), the entries idx[b, h, :] ([B, Hkv_local, n] int64, ascending,
   // every row n entries), renumbered 0..n-1 in that order; keys, values and scores move together.
   void keep_per_head(const at::Tensor& idx);
-  void clear() { len_ = 0; s_ = at::Tensor(); }
+  // Keys rotated at their cache index by `rope` ([B, Hkv_local, size, D] view), for a variant that
+  // sees every key at its cache index (vanilla): only the entries appended since the last call are
+  // rotated, so a decoding step rotates one key instead of the whole cache. Kept beside the pre-RoPE
+  // keys (it doubles the key memory) and dropped when entries are removed or renumbered.
+  // rope.length_dependent() must be false (dynamic NTK rotates every key anew as the length grows).
+  at::Tensor rotated_keys(const RotaryEmbedding& rope);
+  void clear() {
+    len_ = 0;
+    s_ = at::Tensor();
+    drop_rotated();
+  }
   int64_t capacity() const { return k_.defined() ? k_.size(2) : 0; }
   int64_t bytes() const;  // memory held by the buffers (keys, values, scores)
 
  private:
   void reserve(int64_t n);
+  void drop_rotated() { rotated_ = 0; }
   at::Tensor k_, v_;  // [B, Hkv_local, capacity, D]
   at::Tensor s_;      // [B, Hkv_local, capacity] scores, or undefined
   int64_t len_ = 0;
+  at::Tensor rk_;                              // [B, Hkv_local, capacity, D] rotated keys, or undefined
+  int64_t rotated_ = 0;                        // entries [0, rotated_) of rk_ are valid
+  const RotaryEmbedding* rope_ = nullptr;      // the embedding rk_ was rotated by
 };
 
 // What a forward call leaves for the cache policy: the attention mass of its last `rows` query rows

@@ -1,6 +1,8 @@
 // RopeScaling's HF JSON and the family-neutral checks of ModelConfig.
 #include "framework/transformer/model_config.h"
 
+#include <cmath>
+
 #include "framework/core/error.h"
 #include "framework/transformer/config_json.h"
 
@@ -9,11 +11,33 @@ using nlohmann::json;
 
 namespace {
 
+// rope_scaling.KEY as a finite number (absent or null: nullopt).
 std::optional<double> opt_double(const json& j, const char* key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number()) fail(where, ": rope_scaling.", key, " must be a number, got ", it->dump());
+  if (!it->is_number() || !std::isfinite(it->get<double>()))
+    fail(where, ": rope_scaling.", key, " must be a finite number, got ", it->dump());
   return it->get<double>();
+}
+
+std::optional<int64_t> opt_positive_int(const json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() > kMaxPositions)
+    fail(where, ": rope_scaling.", key, " must be an integer in [1, ", kMaxPositions, "], got ", it->dump());
+  return it->get<int64_t>();
+}
+
+std::string type_of(const json& j, const std::string& where) {
+  for (const char* key : {"rope_type", "type"}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_string())
+      fail(where, ": rope_scaling.", key, " must be a string (default, linear, dynamic, yarn, llama3), got ",
+           it->dump());
+    return it->get<std::string>();
+  }
+  fail(where, ": rope_scaling has no \"rope_type\" (or \"type\") key");
 }
 
 }  // namespace
@@ -45,26 +69,26 @@ RopeScaling RopeScaling::from_json(const json& j, const std::string& where) {
   RopeScaling r;
   if (j.is_null()) return r;
   if (!j.is_object()) fail(where, ": rope_scaling must be an object or null, got ", j.dump());
-  std::string type;
-  if (j.contains("rope_type")) type = j["rope_type"].get<std::string>();
-  else if (j.contains("type")) type = j["type"].get<std::string>();
-  else fail(where, ": rope_scaling has no \"rope_type\" (or \"type\") key");
+  const std::string type = type_of(j, where);
   if (type == "default") return r;
   if (type != "linear" && type != "dynamic" && type != "yarn" && type != "llama3") {
     fail(where, ": rope_scaling type \"", type,
          "\" is not supported (supported: default, linear, dynamic, yarn, llama3)");
   }
   r.type = type;
-  auto f = j.find("factor");
-  if (f == j.end() || !f->is_number()) fail(where, ": rope_scaling.factor is required for type ", type);
-  r.factor = f->get<double>();
+  const std::optional<double> factor = opt_double(j, "factor", where);
+  if (!factor) fail(where, ": rope_scaling.factor is required for type ", type);
+  r.factor = *factor;
   if (r.factor < 1.0 && type != "linear") fail(where, ": rope_scaling.factor must be >= 1, got ", r.factor);
   if (r.factor <= 0.0) fail(where, ": rope_scaling.factor must be > 0, got ", r.factor);
-  if (j.contains("original_max_position_embeddings") && !j["original_max_position_embeddings"].is_null())
-    r.original_max_position_embeddings = j["original_max_position_embeddings"].get<int64_t>();
+  if (r.factor > kMaxPositions)
+    fail(where, ": rope_scaling.factor must be <= ", kMaxPositions, " (a context that many times the trained one), got ",
+         r.factor);
+  r.original_max_position_embeddings = opt_positive_int(j, "original_max_position_embeddings", where);
   if (type == "llama3") {
-    r.low_freq_factor = get_or<double>(j, "low_freq_factor", 1.0, where);
-    r.high_freq_factor = get_or<double>(j, "high_freq_factor", 4.0, where);
+    r.low_freq_factor = opt_double(j, "low_freq_factor", where).value_or(1.0);
+    r.high_freq_factor = opt_double(j, "high_freq_factor", where).value_or(4.0);
+    if (r.low_freq_factor <= 0) fail(where, ": rope_scaling.low_freq_factor must be > 0, got ", r.low_freq_factor);
     if (!r.original_max_position_embeddings)
       fail(where, ": rope_scaling type llama3 needs original_max_position_embeddings");
     if (r.high_freq_factor <= r.low_freq_factor)
@@ -75,24 +99,44 @@ RopeScaling RopeScaling::from_json(const json& j, const std::string& where) {
   r.beta_slow = opt_double(j, "beta_slow", where);
   r.mscale = opt_double(j, "mscale", where);
   r.mscale_all_dim = opt_double(j, "mscale_all_dim", where);
-  r.truncate = get_or<bool>(j, "truncate", true, where);
+  for (const auto& [key, v] : {std::pair<const char*, const std::optional<double>&>{"beta_fast", r.beta_fast},
+                               {"beta_slow", r.beta_slow}})
+    if (v && !(*v > 0)) fail(where, ": rope_scaling.", key, " must be > 0, got ", *v);
+  r.truncate = get_or<bool>(j, "truncate", true, where + ": rope_scaling");
   return r;
 }
 
 void ModelConfig::check_sizes(const std::string& where) const {
-  auto positive = [&](const char* key, int64_t v) {
-    if (v <= 0) fail(where, ": \"", key, "\" must be > 0, got ", v);
+  auto in_range = [&](const char* key, int64_t v, int64_t max) {
+    if (v <= 0 || v > max) fail(where, ": \"", key, "\" must be in [1, ", max, "], got ", v);
   };
-  positive("hidden_size", hidden_size);
-  positive("intermediate_size", intermediate_size);
-  positive("num_hidden_layers", n_layer);
-  positive("num_attention_heads", n_head);
-  positive("num_key_value_heads", n_head_kv);
-  positive("head_dim", head_dim);
-  positive("vocab_size", vocab_size);
-  positive("max_position_embeddings", max_position_embeddings);
+  in_range("hidden_size", hidden_size, kMaxHiddenSize);
+  in_range("intermediate_size", intermediate_size, kMaxIntermediateSize);
+  in_range("num_hidden_layers", n_layer, kMaxLayers);
+  in_range("num_attention_heads", n_head, kMaxHeads);
+  in_range("num_key_value_heads", n_head_kv, kMaxHeads);
+  in_range("head_dim", head_dim, kMaxHiddenSize);
+  in_range("vocab_size", vocab_size, kMaxVocab);
+  in_range("max_position_embeddings", max_position_embeddings, kMaxPositions);
   if (n_head % n_head_kv != 0)
     fail(where, ": num_attention_heads (", n_head, ") must be a multiple of num_key_value_heads (", n_head_kv, ")");
+  if (n_head * head_dim > 4 * kMaxHiddenSize)
+    fail(where, ": num_attention_heads x head_dim (", n_head, " x ", head_dim, ") must be at most ", 4 * kMaxHiddenSize);
+  if (bos_token_id < -1 || bos_token_id >= vocab_size)
+    fail(where, ": \"bos_token_id\" ", bos_token_id, " is outside the vocabulary (vocab_size ", vocab_size,
+         ": ids 0..", vocab_size - 1, ", or null for none)");
+  for (int64_t id : eos_token_ids)
+    if (id < 0 || id >= vocab_size)
+      fail(where, ": \"eos_token_id\" ", id, " is outside the vocabulary (vocab_size ", vocab_size, ": ids 0..",
+           vocab_size - 1, ")");
+  auto finite = [&](const char* key, double v) {
+    if (!std::isfinite(v)) fail(where, ": \"", key, "\" must be a finite number, got ", v);
+  };
+  finite("rope_theta", rope_theta);
+  finite("rms_norm_eps", rms_norm_eps);
+  finite("layer_norm_epsilon", layer_norm_eps);
+  finite("alibi_bias_max", alibi_bias_max);
+  if (clip_qkv) finite("clip_qkv", *clip_qkv);
 }
 
 void ModelConfig::check_rotary_dims(const std::string& where, const std::string& key) const {

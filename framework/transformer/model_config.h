@@ -13,6 +13,16 @@
 
 namespace lminf {
 
+// Upper bounds on config.json sizes, far above any released model (Llama 3.1 405B: hidden 16384,
+// intermediate 53248, 126 layers, 128 heads, vocabulary 128256), so that a mistyped or hostile value is
+// refused naming its key before anything is allocated, and products of sizes cannot overflow int64.
+inline constexpr int64_t kMaxHiddenSize = int64_t{1} << 17;        // hidden_size, head_dim
+inline constexpr int64_t kMaxIntermediateSize = int64_t{1} << 20;  // intermediate_size
+inline constexpr int64_t kMaxLayers = 4096;                        // num_hidden_layers
+inline constexpr int64_t kMaxHeads = 4096;                         // num_attention_heads, num_key_value_heads
+inline constexpr int64_t kMaxVocab = int64_t{1} << 24;             // vocab_size (16,777,216 ids)
+inline constexpr int64_t kMaxPositions = int64_t{1} << 26;         // max_position_embeddings, sliding_window
+
 // HF `rope_scaling` (key `rope_type`, legacy `type`). type "default" means none.
 struct RopeScaling {
   std::string type = "default";  // default | linear | dynamic | yarn | llama3
@@ -70,8 +80,9 @@ struct ModelConfig {
 
   std::filesystem::path source;  // the config.json it came from ("" when built in code)
 
-  // The family-neutral checks (every size > 0, kv heads dividing the query heads); throws naming
-  // `where` and the config.json key. The family's own checks: validate_model_config (models/).
+  // The family-neutral checks (every size in [1, its kMax* bound], kv heads dividing the query heads,
+  // special token ids inside the vocabulary, finite rope_theta / norm epsilons); throws naming `where`
+  // and the config.json key. The family's own checks: validate_model_config (models/).
   void check_sizes(const std::string& where) const;
   // Throws unless the rotated features per head are even and fit the head; `key` is the family's
   // config.json name for them (head_dim, rotary_dim).

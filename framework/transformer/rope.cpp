@@ -91,6 +91,8 @@ RotaryEmbedding::RotaryEmbedding(int64_t rot_dim, double theta, int64_t max_posi
   inv_freq_ = inv.to(at::kFloat).contiguous();
 }
 
+bool RotaryEmbedding::length_dependent() const { return scaling_.type == "dynamic"; }
+
 at::Tensor RotaryEmbedding::inv_freq(int64_t seq_len) const {
   if (scaling_.type == "dynamic" && seq_len > max_pos_) {
     // transformers' _compute_dynamic_ntk_parameters: grow the base with the sequence length.

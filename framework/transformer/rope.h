@@ -49,6 +49,9 @@ class RotaryEmbedding {
   // Convenience: rotate x at `positions` ([T] int64), with seq_len = max(positions)+1 for dynamic.
   at::Tensor rotate(const at::Tensor& x, const at::Tensor& positions, int64_t seq_len) const;
 
+  // Whether a position's rotation depends on the call's length (dynamic NTK scaling), so keys
+  // rotated once cannot be reused as the sequence grows.
+  bool length_dependent() const;
   int64_t rot_dim() const { return rot_dim_; }
   RopeLayout layout() const { return layout_; }
   const RopeScaling& scaling() const { return scaling_; }

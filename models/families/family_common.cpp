@@ -3,6 +3,7 @@
 
 #include "framework/core/error.h"
 #include "parallel/parallel_layers.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 
@@ -31,6 +32,25 @@ Shard FamilyModel::share(Part part) const {
   return Shard{};
 }
 
+namespace {
+
+// Throws naming the checkpoint and the tensor when a loaded (CPU) weight holds NaN or infinity: a
+// model with one such weight computes NaN everywhere, silently. Checked in chunks of 2^24 values, so
+// no mask as large as an embedding is ever allocated.
+void check_finite(const Checkpoint& ckpt, const std::string& name, const at::Tensor& t) {
+  if (!t.is_floating_point()) return;
+  const at::Tensor flat = t.reshape({-1});
+  constexpr int64_t kChunk = int64_t{1} << 24;
+  for (int64_t i = 0; i < flat.numel(); i += kChunk) {
+    const at::Tensor part = flat.narrow(0, i, std::min(kChunk, flat.numel() - i));
+    if (at::isfinite(part).all().item<bool>()) continue;
+    fail(ckpt.dir().string(), ": tensor '", name, "' holds NaN or infinite values (", (~at::isfinite(part)).sum().item<int64_t>(),
+         " among its elements ", i, "..", i + part.numel() - 1, "): the checkpoint is damaged (re-download or re-save it)");
+  }
+}
+
+}  // namespace
+
 void FamilyModel::load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::vector<WeightSpec> weights) {
   for (const WeightSpec& w : weights) {
     LMINF_CHECK(w.slot, w.name, " has no slot");
@@ -38,14 +58,18 @@ void FamilyModel::load_weights(Checkpoint& ckpt, const LoadOptions& opts, std::v
     const int64_t extent = w.shape[static_cast<size_t>(w.dim)];
     const Shard s = w.part == Part::kWhole ? Shard{0, extent} : share(w.part);
     if (w.blocks == 1 && s.start == 0 && s.length == extent) {
-      *w.slot = ckpt.load(w.name, dtype_).to(opts.device);
+      const at::Tensor t = ckpt.load(w.name, dtype_);
+      check_finite(ckpt, w.name, t);
+      *w.slot = t.to(opts.device);
       continue;
     }
     // Each block of `dim` (q, k, v of a fused projection) is cut to the same rows of its own.
     const int64_t block = extent / w.blocks;
     std::vector<at::Tensor> parts;
-    for (int64_t b = 0; b < w.blocks; ++b)
+    for (int64_t b = 0; b < w.blocks; ++b) {
       parts.push_back(ckpt.load_slice(w.name, w.dim, b * block + s.start, s.length, dtype_));
+      check_finite(ckpt, w.name, parts.back());
+    }
     *w.slot = (parts.size() == 1 ? parts[0] : at::cat(parts, w.dim).contiguous()).to(opts.device);
   }
   weights_ = std::move(weights);
@@ -64,7 +88,7 @@ int64_t FamilyModel::weight_bytes() const {
 }
 
 at::Tensor FamilyModel::logits(const at::Tensor& hidden) {
-  at::Tensor local = at::linear(hidden, head_w_, head_b_).to(at::kFloat);  // [B, T, V_local]
+  at::Tensor local = lminf::linear(hidden, head_w_, head_b_).to(at::kFloat);  // [B, T, V_local]
   if (tp_->size() == 1) return local;
   return tp_->all_gather(local.contiguous(), -1);
 }
@@ -78,7 +102,7 @@ at::Tensor FamilyModel::token_nll(const at::Tensor& hidden, const at::Tensor& ta
   const int64_t chunk = 1024;
   for (int64_t s = 0; s < B * T; s += chunk) {
     const int64_t n = std::min(chunk, B * T - s);
-    at::Tensor z = at::linear(flat.narrow(0, s, n), head_w_, head_b_);
+    at::Tensor z = lminf::linear(flat.narrow(0, s, n), head_w_, head_b_);
     out.narrow(0, s, n).copy_(vocab_parallel_nll(z, tgt.narrow(0, s, n), vocab_.start, *tp_));
   }
   return out.view({B, T});
@@ -108,6 +132,7 @@ at::Tensor run_attention_layer(const at::Tensor& q, const at::Tensor& k, const a
     lc.append(k, v);
     call.k = lc.keys();
     call.v = lc.values();
+    call.cache = &lc;
   } else {
     call.k = k;
     call.v = v;

@@ -11,6 +11,7 @@
 #include "models/families/families.h"
 #include "models/families/family_common.h"
 #include "parallel/parallel_layers.h"
+#include "framework/core/linear.h"
 
 namespace lminf {
 namespace {
@@ -150,7 +151,7 @@ at::Tensor GptjModel::forward(const at::Tensor& ids, KVCache* cache, const Forwa
     at::Tensor a = run_attention_layer(heads(L.wq), heads(L.wk), heads(L.wv), cache, ctx, la);  // [B, T, Hl D]
     at::Tensor m = activation(column_parallel_linear(h, L.w_in, L.b_in));                      // [B, T, I_local]
     // Both branches are row-parallel partial sums: one all-reduce, then fc_out's bias once.
-    at::Tensor partial = (at::linear(a, L.wo) + at::linear(m, L.w_out)).contiguous();
+    at::Tensor partial = (lminf::linear(a, L.wo) + lminf::linear(m, L.w_out)).contiguous();
     tp_->all_reduce(partial);
     x = x + partial + L.b_out;
     if (obs && obs->wants(Site::kHidden, l)) obs->emit({Site::kHidden, l, x, la.abs_start, 0, 0});

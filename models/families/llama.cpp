@@ -43,7 +43,7 @@ ModelConfig llama_from_json(const json& j, const std::string& where) {
   read_keys(j, kLlamaOptions, where, c);
   if (j.contains("rope_scaling")) c.rope_scaling = RopeScaling::from_json(j["rope_scaling"], where);
   if (j.contains("sliding_window") && !j["sliding_window"].is_null())
-    c.sliding_window = j["sliding_window"].get<int64_t>();
+    c.sliding_window = require_int(j, "sliding_window", where);
   return c;
 }
 
@@ -63,7 +63,8 @@ void llama_validate(const ModelConfig& c, const std::string& where) {
     fail(where, ": hidden_act \"", c.hidden_act, "\" is not supported for ", c.model_type, " (supported: silu)");
   if (c.rms_norm_eps <= 0) fail(where, ": rms_norm_eps must be > 0");
   if (c.rope_theta <= 1.0) fail(where, ": rope_theta must be > 1, got ", c.rope_theta);
-  if (c.sliding_window && *c.sliding_window <= 0) fail(where, ": sliding_window must be > 0 or null");
+  if (c.sliding_window && (*c.sliding_window <= 0 || *c.sliding_window > kMaxPositions))
+    fail(where, ": sliding_window must be in [1, ", kMaxPositions, "] or null, got ", *c.sliding_window);
 }
 
 // The presets are Llama models.

@@ -57,8 +57,8 @@ ModelConfig mpt_from_json(const json& j, const std::string& where) {
   read_mha_sizes(j, kMptSizes, where, c);
   const double ratio = get_or<double>(j, "expansion_ratio", 4.0, where);
   const double inter = ratio * static_cast<double>(c.hidden_size);
-  if (ratio <= 0 || inter != std::floor(inter))
-    fail(where, ": expansion_ratio (", ratio, ") times d_model (", c.hidden_size, ") must be a positive integer");
+  if (ratio <= 0 || inter != std::floor(inter) || inter > static_cast<double>(kMaxIntermediateSize))
+    fail(where, ": expansion_ratio (", ratio, ") times d_model (", c.hidden_size, ") must be a positive integer of at most ", kMaxIntermediateSize);
   c.intermediate_size = static_cast<int64_t>(inter);
   read_keys(j, kMptOptions, where, c);
   c.tie_word_embeddings = true;

@@ -115,7 +115,7 @@ TEST_F(VariantsFromYaml, PrependBosFollowsAddBosTokenUnlessSet) {
   EXPECT_TRUE(load_experiment((dir_ / "exp.yaml").string(), {"data.prepend_bos=true"}, 1).spec.data.prepend_bos);
   write_text(dir_ / "model" / "tokenizer_config.json", "{\"add_bos_token\": tru");
   const std::string e = error_of([&] { load_experiment((dir_ / "exp.yaml").string(), {}, 1); });
-  EXPECT_NE(e.find("tokenizer_config.json: malformed JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find("tokenizer_config.json: not valid JSON"), std::string::npos) << e;
 }
 
 TEST_F(VariantsFromYaml, WindowWithoutStartTokensIsTheModelsSlidingWindow) {

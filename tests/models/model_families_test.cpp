@@ -3,6 +3,7 @@
 // and its parameter count is that checkpoint's size. A new family that forgets one fails here.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -76,6 +77,23 @@ TEST(ModelFamilies, LoaderReadsExactlyTheRandomCheckpointsTensors) {
     EXPECT_EQ(params.size(), stored.size()) << f.name;
     EXPECT_EQ(parameter_count(c), numel) << f.name;
     EXPECT_EQ(m->weight_bytes(), numel * 4) << f.name;
+  }
+}
+
+// A weight holding NaN or infinity is refused at load, naming the checkpoint and the tensor (such a
+// model would compute NaN for every token without a word).
+TEST(ModelFamilies, NonFiniteWeightsRefusedAtLoad) {
+  for (const ModelFamily& f : model_families()) {
+    TempDir d;
+    NamedTensors stored = write_random_model(d.path(), family_preset("tiny", f.name), 3);
+    auto& [name, t] = stored[stored.size() / 2];
+    t.view({-1})[t.numel() / 2] = std::numeric_limits<float>::quiet_NaN();
+    write_checkpoint(d.path(), stored);
+    const ModelConfig c = load_model_config(d.path());
+    Checkpoint ckpt = Checkpoint::open(d.path());
+    const std::string e = lminf::testing::error_of([&] { load_model(ckpt, c, LoadOptions{}); });
+    EXPECT_NE(e.find(d.path().string() + ": tensor '" + name + "' holds NaN or infinite values (1 among"),
+              std::string::npos) << f.name << ": " << e;
   }
 }
 

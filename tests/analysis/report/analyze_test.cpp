@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -27,9 +28,15 @@ using lminf::testing::TempDir;
 const float kNan = std::numeric_limits<float>::quiet_NaN();
 const float kInf = std::numeric_limits<float>::infinity();
 
-// A small factor dump written by hand (values chosen for hand computation; see each expectation).
-void write_hand_dump(const fs::path& p) {
+// A small factor dump written by hand (values chosen for hand computation; see each expectation),
+// with some datasets replaced.
+void write_hand_dump(const fs::path& p, const std::map<std::string, at::Tensor>& replace = {}) {
   H5Writer h5(p);
+  // Each dataset as below, or its replacement (the hostile-dump test edits one at a time).
+  auto put = [&](const std::string& name, const at::Tensor& t) {
+    auto it = replace.find(name);
+    h5.write(name, it == replace.end() ? t : it->second);
+  };
   h5.set_attr("/", "schema", "lminf.factors");
   h5.set_attr("/", "schema_version", int64_t{1});
   h5.set_attr("/", "name", "hand");
@@ -38,21 +45,21 @@ void write_hand_dump(const fs::path& p) {
   h5.set_attr("/", "n_head", int64_t{1});
   h5.set_attr("/", "n_head_kv", int64_t{1});
   h5.set_attr("/", "complete", int64_t{1});
-  h5.write("factor1/query_position", at::tensor({3, 2}, at::kLong));
-  h5.write("factor1/query_sequence", at::tensor({0, 1}, at::kLong));
+  put("factor1/query_position", at::tensor({3, 2}, at::kLong));
+  put("factor1/query_sequence", at::tensor({0, 1}, at::kLong));
   // Row 0, query 3: keys 0..3 = 5, 1, 2, 0 -> by distance 0, 2, 1, 5 -> bound 0, 2, 2, 5.
   // Row 1, query 2: keys 0..2 = 1, 4, 3    -> by distance 3, 4, 1    -> bound 3, 4, 4.
-  h5.write("factor1/layer_00/query_logits", at::tensor({5.f, 1.f, 2.f, 0.f, 1.f, 4.f, 3.f, kNan}).view({2, 1, 4}));
-  h5.write("factor1/distance_edges", at::tensor({0, 2, 4}, at::kLong));
-  h5.write("factor1/layer_00/bucket_max", at::tensor({2.f, 5.f, 4.f, -kInf}).view({2, 1, 2}));
-  h5.write("factor1/layer_00/bucket_sum", at::tensor({3.0, 6.0, 8.0, 0.0}, at::kDouble).view({2, 1, 2}));
-  h5.write("factor1/layer_00/bucket_count", at::tensor({2, 2, 2, 0}, at::kLong).view({2, 1, 2}));
-  h5.write("factor2/layer_00/entropy", at::tensor({0.f, 0.5f, 1.f, 0.f, 0.7f, kNan}).view({2, 1, 3}));
-  h5.write("factor2/layer_00/visible_keys", at::tensor({1, 2, 3, 1, 2, 0}, at::kInt).view({2, 1, 3}));
+  put("factor1/layer_00/query_logits", at::tensor({5.f, 1.f, 2.f, 0.f, 1.f, 4.f, 3.f, kNan}).view({2, 1, 4}));
+  put("factor1/distance_edges", at::tensor({0, 2, 4}, at::kLong));
+  put("factor1/layer_00/bucket_max", at::tensor({2.f, 5.f, 4.f, -kInf}).view({2, 1, 2}));
+  put("factor1/layer_00/bucket_sum", at::tensor({3.0, 6.0, 8.0, 0.0}, at::kDouble).view({2, 1, 2}));
+  put("factor1/layer_00/bucket_count", at::tensor({2, 2, 2, 0}, at::kLong).view({2, 1, 2}));
+  put("factor2/layer_00/entropy", at::tensor({0.f, 0.5f, 1.f, 0.f, 0.7f, kNan}).view({2, 1, 3}));
+  put("factor2/layer_00/visible_keys", at::tensor({1, 2, 3, 1, 2, 0}, at::kInt).view({2, 1, 3}));
   // Factor 3: positions 0, 1 sit at (+-1, 5); the rest around the origin.
-  h5.write("factor3/sample_position", at::tensor({0, 1, 2, 3, 4, 5}, at::kLong));
-  h5.write("factor3/sample_sequence", at::zeros({6}, at::kLong));
-  h5.write("factor3/hidden/hs_01",
+  put("factor3/sample_position", at::tensor({0, 1, 2, 3, 4, 5}, at::kLong));
+  put("factor3/sample_sequence", at::zeros({6}, at::kLong));
+  put("factor3/hidden/hs_01",
            at::tensor({1.f, 5.f, -1.f, 5.f, 1.f, 0.f, -1.f, 0.f, 0.f, 1.f, 0.f, -1.f}).view({6, 2}));
   h5.set_attr("factor3", "heads", std::vector<int64_t>{0});
   h5.set_attr("factor3", "kv_heads", std::vector<int64_t>{0});
@@ -176,6 +183,29 @@ TEST_F(Analyze, TablesHoldHandComputedValues) {
   AnalyzeOptions again = options(false);
   again.overwrite = true;
   EXPECT_NO_THROW(analyze(again));
+}
+
+// Datasets whose shapes disagree with the schema or with each other, or hold positions outside their
+// axis, are refused naming the file and the dataset before their data are used.
+TEST_F(Analyze, HostileDumpShapesNamed) {
+  const std::vector<std::pair<std::string, at::Tensor>> edits = {
+      {"factor3/hidden/hs_01", at::zeros({5, 2})},                      // a row short of sample_position
+      {"factor2/layer_00/visible_keys", at::zeros({0, 0, 0}, at::kInt)},  // disagrees with entropy
+      {"factor1/layer_00/bucket_sum", at::tensor(1.0, at::kDouble)},      // a scalar
+      {"factor1/distance_edges", at::tensor({0}, at::kLong)},             // no bucket
+      {"factor1/query_position", at::tensor({3, 9}, at::kLong)},          // past max_length
+      {"factor3/sample_sequence", at::zeros({2}, at::kLong)},             // fewer rows than positions
+  };
+  for (const auto& [name, t] : edits) {
+    TempDir d;
+    write_hand_dump(d / "bad.h5", {{name, t}});
+    AnalyzeOptions o;
+    o.inputs = {d / "bad.h5"};
+    o.out_dir = d / "out";
+    o.plots = false;
+    const std::string e = lminf::testing::error_of([&] { analyze(o); });
+    EXPECT_NE(e.find((d / "bad.h5").string() + ": dataset '" + name + "'"), std::string::npos) << name << ": " << e;
+  }
 }
 
 TEST_F(Analyze, PlotsAreProduced) {

@@ -122,5 +122,16 @@ TEST(SweepRun, ResumesAPointWhoseResultsSayIncomplete) {
   EXPECT_FALSE(std::filesystem::exists(results.parent_path() / ".lminf-staging"));
 }
 
+// A grid of a few long lists multiplies out of reach: refused before a point is built.
+TEST(Sweep, PointCountBoundedBeforeExpanding) {
+  std::string grid = "grid: {";
+  for (int k = 0; k < 20; ++k) grid += std::string(k ? ", " : "") + "k" + std::to_string(k) + ": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]";
+  grid += "}";
+  const std::string e = lminf::testing::error_of([&] { expand_sweep(YAML::Load(grid), "x.yaml"); });
+  EXPECT_NE(e.find("x.yaml:1:"), std::string::npos) << e;
+  EXPECT_NE(e.find("sweep.grid: 1e+20 points"), std::string::npos) << e;
+  EXPECT_NE(e.find("at most " + std::to_string(kMaxSweepPoints)), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace lminf

@@ -261,6 +261,11 @@ TEST_F(BadInput, TensorParallelWithoutRanks) {
   expect_failure(yaml("parallel: {tensor_parallel: 2}\n"), "must equal the number of ranks");
 }
 
+TEST_F(BadInput, NcclCommunicatorOnACpuModel) {
+  expect_failure(yaml("parallel: {communicator: nccl}\n"), "parallel.communicator: nccl needs model.device: cuda");
+  expect_failure(yaml("parallel: {communicator: gloo}\n"), "parallel.communicator");
+}
+
 // ---- the real model through the whole pipeline ----
 
 TEST(PerplexityStories260k, MatchesIndependentReference) {

@@ -4,6 +4,8 @@
 // that come before any weight is read.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <csignal>
 #include <algorithm>
 #include <chrono>
@@ -315,6 +317,28 @@ TEST_F(StreamingRun, ResumedRunEqualsUninterrupted) {
   run("parts", kLambda, "chunk_size: 4, repeat: true, flush_every: 20, segment: 64, max_tokens: 30",
       {"output.overwrite=true"});
   EXPECT_EQ(nll("parts").size(0), 30);
+}
+
+// A damaged resume state is refused naming the file before it is used: running sums that disagree
+// with their counts (add() indexes them together), a cache shard of another entry count.
+TEST_F(StreamingRun, DamagedStateRefusedNamingTheFile) {
+  const std::string task = "chunk_size: 8, repeat: true, flush_every: 20, segment: 64";
+  const fs::path state = dir_ / "d" / "stream_state.h5";
+  auto damaged = [&](const std::function<void(H5Writer&)>& edit) {
+    fs::remove_all(dir_ / "d");
+    run("d", kLambda, task + ", max_tokens: 96");
+    {
+      H5Writer w = H5Writer::resume_in_place(state);
+      edit(w);
+      w.commit();
+    }
+    return error_of([&] { run("d", kLambda, task + ", max_tokens: 184"); });
+  };
+  std::string e = damaged([](H5Writer& w) { w.set_attr("/", "log2_count", std::vector<int64_t>{1}); });
+  EXPECT_NE(e.find(state.string() + ": nll_tokens (96), log2_sum / log2_count"), std::string::npos) << e;
+  e = damaged([](H5Writer& w) { w.set_attr("/", "cache_entries", int64_t{3}); });
+  EXPECT_NE(e.find(state.string() + ": cache/"), std::string::npos) << e;
+  EXPECT_NE(e.find("3 (cache_entries)"), std::string::npos) << e;
 }
 
 TEST_F(StreamingRun, SigkillAtAnyMomentResumes) {

@@ -584,5 +584,59 @@ TEST(SpecClosestMatch, PicksNearestWithinReason) {
   EXPECT_EQ(closest_match("x", {}), "");
 }
 
+// ---- hostile YAML: bounded while read (check_yaml_bounds) --------------------------------------
+
+// An alias inside its own anchor (a cycle) and nested aliases that expand to 10^9 values are refused
+// when the file is loaded, naming the file and line, before any reader walks them.
+TEST(SpecBounds, AliasCyclesAndExpansionsRefusedAtLoad) {
+  TempFolder dir;
+  const std::string cycle = dir.write("cycle.yaml", "name: c\nmodel:\n  rope_scaling: {factor: 2, junk: &r [1, *r]}\n");
+  const std::string e = error_of([&] { load_yaml_file(cycle); });
+  EXPECT_NE(e.find(cycle + ":3:"), std::string::npos) << e;
+  EXPECT_NE(e.find("nests deeper than " + std::to_string(kMaxYamlDepth)), std::string::npos) << e;
+
+  std::string laughs = "name: l\njunk: [&a0 [x, x, x, x, x, x, x, x, x, x]";
+  for (int i = 1; i <= 8; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    laughs += ", &a" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) laughs += ", " + prev;
+    laughs += "]";
+  }
+  laughs += "]\n";
+  const std::string big = dir.write("laughs.yaml", laughs);
+  const std::string m = error_of([&] { load_yaml_file(big); });
+  EXPECT_NE(m.find(big + ":"), std::string::npos) << m;
+  EXPECT_NE(m.find("more than " + std::to_string(kMaxYamlNodes) + " values"), std::string::npos) << m;
+
+  // Aliases that stay small are fine.
+  const std::string ok = dir.write("ok.yaml", "a: &x {b: 1}\nc: *x\n");
+  EXPECT_EQ(load_yaml_file(ok)["c"]["b"].as<int>(), 1);
+}
+
+TEST(SpecBounds, OverridesBoundedToo) {
+  YAML::Node root = YAML::Load("name: x\n");
+  SpecSource src;
+  const std::string deep = "a=" + std::string(200, '[') + std::string(200, ']');
+  std::string e = error_of([&] { apply_override(root, deep, src); });
+  EXPECT_NE(e.find("--set a="), std::string::npos) << e;
+  EXPECT_NE(e.find("nests deeper than"), std::string::npos) << e;
+  std::string path;
+  for (int i = 0; i <= kMaxYamlDepth; ++i) path += (i ? "." : "") + std::string("k");
+  e = error_of([&] { apply_override(root, path + "=1", src); });
+  EXPECT_NE(e.find("the key path has " + std::to_string(kMaxYamlDepth + 1) + " parts"), std::string::npos) << e;
+}
+
+// A key with bounds needs a finite number (unbounded keys keep .inf / .nan: their readers decide).
+TEST(SpecBounds, NonFiniteNumbersRefusedWhereBounded) {
+  AllTypes s;
+  std::string e = error_of([&] { read_spec(YAML::Load("rate: .nan\n"), s, no_file()); });
+  EXPECT_NE(e.find("rate: must be a finite number, got .nan"), std::string::npos) << e;
+  e = error_of([&] { read_spec(YAML::Load("rate: -.inf\n"), s, no_file()); });
+  EXPECT_NE(e.find("rate: must be a finite number, got -.inf"), std::string::npos) << e;
+  TestAttention a;
+  e = error_of([&] { read_spec(YAML::Load("local_branch: .inf\n"), a, no_file()); });
+  EXPECT_NE(e.find("local_branch: expected an integer"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace lminf

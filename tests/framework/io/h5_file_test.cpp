@@ -599,5 +599,36 @@ TEST(H5Writer, FileOpensWithH5dump) {
   EXPECT_TRUE(contains(out, "logits") && contains(out, "config")) << out;
 }
 
+// A dataset whose declared shape the file cannot back (a chunked dataset of 29 TiB with no chunk
+// written: a few KB on disk) is refused naming the file, the dataset and its shape before the reader
+// allocates; a small dataset with no chunks written still reads (its fill value).
+TEST(H5Reader, DeclaredShapesCheckedBeforeAllocating) {
+  TempDir d;
+  const auto p = d / "lazy.h5";
+  {
+    hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    auto lazy = [&](const char* name, std::vector<hsize_t> dims) {
+      std::vector<hsize_t> chunk(dims.size(), 1);
+      chunk.back() = dims.back();
+      hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+      hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+      H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
+      hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+      H5Dclose(ds);
+      H5Pclose(dcpl);
+      H5Sclose(space);
+    };
+    lazy("huge", {1000000, 1000000, 8});
+    lazy("small", {4, 8});
+    H5Fclose(f);
+  }
+  H5Reader r(p);
+  const std::string e = lminf::testing::error_of([&] { r.read("huge"); });
+  EXPECT_NE(e.find(p.string() + ": dataset '/huge' declares shape [1000000, 1000000, 8]"), std::string::npos) << e;
+  const std::string rows = lminf::testing::error_of([&] { r.read_rows("huge", 0, 1); });
+  EXPECT_NE(rows.find("declares shape"), std::string::npos) << rows;
+  EXPECT_EQ(r.read("small").numel(), 32);
+}
+
 }  // namespace
 }  // namespace lminf

@@ -325,8 +325,24 @@ TEST(TokenizerErrors, MalformedJsonNamesFileAndLine) {
   TempDir d;
   write_text(d / "tokenizer.json", "{\n  \"model\": {\n    \"type\": \"BPE\",\n    \"vocab\": {\"a\": 0,}\n  }\n}\n");
   const std::string e = error_of([&] { load_tokenizer(d.path()); });
-  EXPECT_NE(e.find((d / "tokenizer.json").string() + ": malformed JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find((d / "tokenizer.json").string() + ": not valid JSON"), std::string::npos) << e;
   EXPECT_NE(e.find("line 4"), std::string::npos) << e;
+}
+
+// Ids a tokenizer.json declares are bounded before the id -> token table is sized by them.
+TEST(TokenizerErrors, HostileIdsNamedBeforeAllocation) {
+  TempDir d;
+  json j = lminf::testing::byte_level_tokenizer_json("ab", 1, "gpt2");
+  j["model"]["vocab"][j["model"]["vocab"].begin().key()] = int64_t{1} << 31;
+  write_text(d / "tokenizer.json", j.dump());
+  std::string e = error_of([&] { load_tokenizer(d.path()); });
+  EXPECT_NE(e.find((d / "tokenizer.json").string() + ": model.vocab[\""), std::string::npos) << e;
+  EXPECT_NE(e.find("2147483648 is out of range (ids are 0.." + std::to_string(kMaxVocab - 1) + ")"), std::string::npos) << e;
+  j = lminf::testing::byte_level_tokenizer_json("ab", 1, "gpt2");
+  j["added_tokens"] = json::array({{{"id", "seven"}, {"content", "<s>"}}});
+  write_text(d / "tokenizer.json", j.dump());
+  e = error_of([&] { load_tokenizer(d.path()); });
+  EXPECT_NE(e.find((d / "tokenizer.json").string() + ": added_tokens: \"id\" must be an integer"), std::string::npos) << e;
 }
 
 TEST(TokenizerErrors, UnsupportedPartsAreNamed) {
@@ -386,7 +402,7 @@ TEST(TokenizerConfigFile, ReadsStringsAndAddedTokenObjects) {
   EXPECT_TRUE(c.add_bos_token.value());
   EXPECT_FALSE(c.add_eos_token.value());
   write_text(d / "tokenizer_config.json", "{\"add_bos_token\": yes}");
-  EXPECT_NE(error_of([&] { TokenizerConfig::from_dir(d.path()); }).find("tokenizer_config.json: malformed JSON"),
+  EXPECT_NE(error_of([&] { TokenizerConfig::from_dir(d.path()); }).find("tokenizer_config.json: not valid JSON"),
             std::string::npos);
 }
 
