@@ -15,6 +15,7 @@
 #include "attention/variants/vanilla.h"
 #include "framework/config/spec.h"
 #include "framework/core/error.h"
+#include "framework/transformer/model_config.h"
 #include "framework/core/format.h"
 
 namespace lminf {
@@ -227,8 +228,28 @@ class EvictingAttention final : public AttentionVariant {
 
 bool has_relative_positions(const ModelConfig& model) { return model.alibi || model.rotary_dims() > 0; }
 
+namespace {
+
+// Every integer of the attention section is a size, a distance or a count of tokens, so none may
+// exceed the longest sequence a model can be given (kMaxPositions): sums of them then cannot overflow
+// and no tile or window is sized past what a run can use.
+void check_integers(const YAML::Node& n, const std::string& path, std::vector<std::string>& problems) {
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) check_integers(it->second, path + "." + it->first.Scalar(), problems);
+    return;
+  }
+  int64_t v = 0;
+  if (!n.IsScalar() || n.Tag() == "!" || !YAML::convert<int64_t>::decode(n, v)) return;
+  if (v > kMaxPositions)
+    problems.push_back(path + "=" + std::to_string(v) + " must be at most " + std::to_string(kMaxPositions) +
+                       " (a size or distance in tokens; no sequence is longer)");
+}
+
+}  // namespace
+
 std::vector<std::string> attention_spec_problems(const AttentionSpec& spec) {
   std::vector<std::string> problems;
+  if (find_attention_variant(spec.variant)) check_integers(write_spec(spec), "attention", problems);
   if (!find_attention_variant(spec.variant)) {
     problems.push_back("attention.variant: \"" + spec.variant +
                        "\" is not a variant (available: " + join_list(attention_variant_names()) + ")");

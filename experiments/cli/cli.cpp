@@ -2,8 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <iterator>
 #include <random>
 #include <sstream>
@@ -27,6 +29,9 @@
 #include "parallel/mpi_communicator.h"
 
 namespace lminf {
+
+// lminf random-ids writes at most this many ids (a few GB of text).
+constexpr int64_t kMaxRandomIds = int64_t{1} << 30;
 namespace {
 
 // Minimal flag parser: positional arguments plus --flag value / --flag=value / boolean --flag.
@@ -62,26 +67,37 @@ struct Args {
     auto v = all(name);
     return v.empty() ? fallback : v.back();
   }
-  int64_t get_int(const std::string& name, int64_t fallback) const {
+  // --name as an integer in [lo, hi] (the bounds keep a junk value from running, or allocating, forever).
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t lo = std::numeric_limits<int64_t>::min(),
+                  int64_t hi = std::numeric_limits<int64_t>::max()) const {
     auto v = all(name);
     if (v.empty()) return fallback;
+    int64_t x = 0;
     try {
       size_t used = 0;
-      int64_t x = std::stoll(v.back(), &used);
+      x = std::stoll(v.back(), &used);
       if (used != v.back().size()) throw std::invalid_argument("");
-      return x;
     } catch (const std::exception&) {
       fail("--", name, " expects an integer, got \"", v.back(), "\"");
     }
+    if (x < lo || x > hi) fail("--", name, " must be in [", lo, ", ", hi, "], got ", x);
+    return x;
   }
-  double get_double(const std::string& name, double fallback) const {
+  // --name as a finite number in [lo, hi].
+  double get_double(const std::string& name, double fallback, double lo = -std::numeric_limits<double>::max(),
+                    double hi = std::numeric_limits<double>::max()) const {
     auto v = all(name);
     if (v.empty()) return fallback;
+    double x = 0;
     try {
-      return std::stod(v.back());
+      size_t used = 0;
+      x = std::stod(v.back(), &used);
+      if (used != v.back().size()) throw std::invalid_argument("");
     } catch (const std::exception&) {
       fail("--", name, " expects a number, got \"", v.back(), "\"");
     }
+    if (!std::isfinite(x) || x < lo || x > hi) fail("--", name, " must be a finite number in [", lo, ", ", hi, "], got ", v.back());
+    return x;
   }
   bool has(const std::string& name) const { return !all(name).empty(); }
   void allow(const std::vector<std::string>& known, const std::string& command) const {
@@ -161,7 +177,7 @@ int cmd_random_model(const Args& a) {
   if (storage != "bfloat16" && storage != "float32" && storage != "float16")
     fail("--storage: \"", storage, "\" (use float32, bfloat16 or float16)");
   write_random_model(a.positional[2], c, static_cast<uint64_t>(a.get_int("seed", 0)),
-                     static_cast<int>(a.get_int("shards", 1)), st);
+                     static_cast<int>(a.get_int("shards", 1, 1, 10000)), st);
   std::cerr << "wrote a random " << a.positional[1] << " " << family << " (" << parameter_count(c) << " parameters) to "
             << a.positional[2] << "\n";
   return 0;
@@ -171,10 +187,13 @@ int cmd_random_ids(const Args& a) {
   a.allow({"vocab", "sequences", "length", "min-length", "seed", "first-id"}, "random-ids");
   if (a.positional.size() != 2)
     fail("usage: lminf random-ids FILE --vocab V [--sequences N] [--length L] [--min-length M] [--seed S] [--first-id F]");
-  const int64_t vocab = a.get_int("vocab", 0);
+  const int64_t vocab = a.get_int("vocab", 0, 0, kMaxVocab);
   if (vocab <= 0) fail("lminf random-ids: --vocab V (> 0) is required");
-  const int64_t n = a.get_int("sequences", 8), len = a.get_int("length", 256), min_len = a.get_int("min-length", len);
-  const int64_t first = a.get_int("first-id", 3);  // skip special ids by default (BOS=1, EOS=2)
+  const int64_t n = a.get_int("sequences", 8, 0, kMaxRandomIds), len = a.get_int("length", 256, 1, kMaxRandomIds);
+  const int64_t min_len = a.get_int("min-length", len, 1, len);
+  const int64_t first = a.get_int("first-id", 3, 0, vocab - 1);  // skip special ids by default (BOS=1, EOS=2)
+  if (static_cast<double>(n) * static_cast<double>(len) > static_cast<double>(kMaxRandomIds))
+    fail("lminf random-ids: --sequences x --length (", n, " x ", len, ") must be at most ", kMaxRandomIds, " ids");
   if (first >= vocab) fail("--first-id must be < --vocab");
   std::mt19937_64 rng(static_cast<uint64_t>(a.get_int("seed", 0)));
   std::ostringstream out;
@@ -207,11 +226,11 @@ int cmd_generate(const Args& a) {
   for (int64_t id : prompt)
     if (id >= c.vocab_size) fail("--prompt: token id ", id, " is outside the vocabulary (", c.vocab_size, ")");
   GenerateOptions g;
-  g.max_new_tokens = a.get_int("max-new-tokens", 64);
+  g.max_new_tokens = a.get_int("max-new-tokens", 64, 0, std::max<int64_t>(0, kMaxPositions - static_cast<int64_t>(prompt.size())));
   g.do_sample = a.has("sample");
-  g.temperature = a.get_double("temperature", 1.0);
-  g.top_k = a.get_int("top-k", 0);
-  g.top_p = a.get_double("top-p", 1.0);
+  g.temperature = a.get_double("temperature", 1.0, 1e-6, 1e6);
+  g.top_k = a.get_int("top-k", 0, 0, c.vocab_size);
+  g.top_p = a.get_double("top-p", 1.0, 1e-9, 1.0);
   g.seed = static_cast<uint64_t>(a.get_int("seed", 0));
   if (a.has("stop-at-eos")) g.stop_tokens = c.eos_token_ids;
   auto out = generate(*model, *attn, prompt, g);
@@ -261,15 +280,15 @@ int cmd_train_tokenizer(const Args& a) {
   o.output_dir = a.positional[1];
   for (size_t i = 2; i < a.positional.size(); ++i)
     for (auto& f : expand_data_path(a.positional[i], "text", "train-tokenizer input")) o.inputs.push_back(f);
-  o.vocab_size = a.get_int("vocab-size", o.vocab_size);
+  o.vocab_size = a.get_int("vocab-size", o.vocab_size, 1, kMaxVocab);
   o.model_type = a.get("model-type", o.model_type);
   o.byte_fallback = parse_bool_flag(a, "byte-fallback", o.byte_fallback);
-  o.character_coverage = a.get_double("character-coverage", o.character_coverage);
+  o.character_coverage = a.get_double("character-coverage", o.character_coverage, 1e-6, 1.0);
   o.normalization = a.get("normalization", o.normalization);
   o.split_digits = parse_bool_flag(a, "split-digits", o.split_digits);
-  o.input_sentence_size = a.get_int("input-sentence-size", o.input_sentence_size);
-  o.max_sentence_length = a.get_int("max-sentence-length", o.max_sentence_length);
-  o.num_threads = a.get_int("threads", o.num_threads);
+  o.input_sentence_size = a.get_int("input-sentence-size", o.input_sentence_size, 0, int64_t{1} << 40);
+  o.max_sentence_length = a.get_int("max-sentence-length", o.max_sentence_length, 1, int64_t{1} << 31);
+  o.num_threads = a.get_int("threads", o.num_threads, 1, 4096);
   o.extra = a.all("spm");
   train_sentencepiece(o);
   auto tok = load_tokenizer(o.output_dir);
@@ -287,10 +306,10 @@ int cmd_analyze(const Args& a) {
   for (size_t i = 1; i < a.positional.size(); ++i) o.inputs.push_back(a.positional[i]);
   o.labels = a.all("label");
   o.out_dir = a.get("out", "");
-  o.ema_gamma = a.get_double("ema", o.ema_gamma);
-  o.first_tokens = a.get_int("first-tokens", o.first_tokens);
-  if (a.has("head")) o.head = a.get_int("head", 0);
-  o.position_bin = a.get_int("bin", 0);
+  o.ema_gamma = a.get_double("ema", o.ema_gamma, 0.0, 1.0);
+  o.first_tokens = a.get_int("first-tokens", o.first_tokens, 0, kMaxPositions);
+  if (a.has("head")) o.head = a.get_int("head", 0, 0, kMaxHeads - 1);
+  o.position_bin = a.get_int("bin", 0, 0, kMaxPositions);
   o.plots = !a.has("no-plots");
   o.overwrite = a.has("overwrite");
   const nlohmann::json s = analyze(o);

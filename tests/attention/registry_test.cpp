@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "framework/transformer/model_config.h"
+
 #include <algorithm>
 
 #include "attention/variants/lambda.h"
@@ -70,6 +72,19 @@ TEST(AttentionSpec, ResolvedSpecReadsBackWithTheSameMeaning) {
   EXPECT_FALSE(spec_equal(parse("{variant: lambda}"), parse("{variant: topk}")));
   EXPECT_FALSE(spec_equal(parse("{variant: lambda}"), parse("{variant: lambda, local_branch: 5}")));
   EXPECT_FALSE(spec_equal(parse("{variant: vanilla}"), parse("{variant: streaming}")));
+}
+
+// Every integer of the section is a size or distance in tokens: none past kMaxPositions, so sums of
+// them (n_init + n_local, ...) cannot overflow. Checked for every variant and the cache section.
+TEST(AttentionProblems, SizesBoundedByTheLongestSequence) {
+  const std::string huge = "9223372036854775807";
+  auto p = attention_spec_problems(parse("{variant: infllm, n_init: " + huge + "}"));
+  EXPECT_TRUE(mentions(p, "attention.n_init=" + huge + " must be at most " + std::to_string(kMaxPositions))) << all(p);
+  p = attention_spec_problems(parse("{variant: vanilla, block_size: 1099511627776}"));
+  EXPECT_TRUE(mentions(p, "attention.block_size=1099511627776 must be at most")) << all(p);
+  p = attention_spec_problems(parse("{variant: lambda, cache: {policy: h2o, recent_size: " + huge + "}}"));
+  EXPECT_TRUE(mentions(p, "attention.cache.recent_size=" + huge + " must be at most")) << all(p);
+  EXPECT_TRUE(attention_spec_problems(parse("{variant: lambda, local_branch: " + std::to_string(kMaxPositions) + "}")).empty());
 }
 
 TEST(AttentionProblems, InvalidValuesSayTheFix) {
