@@ -20,7 +20,12 @@ namespace {
 struct Scratch {
   fs::path dir;
   Scratch() {
-    dir = fs::temp_directory_path() / ("lminf-fuzz-" + std::to_string(::getpid()));
+    // tmpfs when there is one: the targets write and map a file per input, and on a disk-backed
+    // /tmp that costs most of each execution (8x fewer executions per second measured).
+    std::error_code ec;
+    const fs::path base = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
+                              ? fs::path("/dev/shm") : fs::temp_directory_path();
+    dir = base / ("lminf-fuzz-" + std::to_string(::getpid()));
     fs::create_directories(dir);
   }
   ~Scratch() {

@@ -14,7 +14,7 @@
 
 namespace lminf::fuzz {
 
-// A folder of this process's own under the temporary directory, removed at exit.
+// A folder of this process's own under /dev/shm (else the temporary directory), removed at exit.
 const std::filesystem::path& scratch_dir();
 
 // Writes `bytes` to scratch_dir()/name (replacing it) and returns the path.
