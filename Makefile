@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_LABELS ?= cpu|mpi
 
-.PHONY: setup configure build demo test bench baselines clean
+.PHONY: setup configure build demo test bench baselines clean fuzz fuzz-build asan-test
 
 setup:
 	bash scripts/setup.sh
@@ -29,6 +29,32 @@ baselines: build
 
 bench: build
 	$(BUILD)/bench/lminf_bench
+
+# ASan + UBSan + libFuzzer build (clang) in its own folder (docs/fuzzing.md); the default build is unchanged.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= safetensors model_config experiment_spec tokenizer sequence_source h5_readers
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+fuzz-build: setup
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DLMINF_FUZZ=ON -DLMINF_BUILD_TESTS=$(if $(FUZZ_TESTS),ON,OFF)
+	env $(FUZZ_ENV) cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addsuffix _fuzz,$(FUZZ_TARGETS)) $(FUZZ_EXTRA_TARGETS)
+
+# Each target FUZZ_SECONDS seconds from its seeds (fuzz/corpus/NAME) and its working corpus
+# ($(FUZZ_BUILD)/fuzz/corpus-NAME); a finding stops the run and leaves crash-* / timeout-* here.
+fuzz: fuzz-build
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/fuzz/corpus-$$t; \
+	  env $(FUZZ_ENV) $(FUZZ_BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+	    -rss_limit_mb=4096 -print_final_stats=1 $(FUZZ_BUILD)/fuzz/corpus-$$t fuzz/corpus/$$t; \
+	done
+
+# The cpu test label under ASan + UBSan (the fuzz build folder, tests on).
+asan-test:
+	$(MAKE) fuzz-build FUZZ_TESTS=1 FUZZ_TARGETS= FUZZ_EXTRA_TARGETS=all
+	env $(FUZZ_ENV) ctest --test-dir $(FUZZ_BUILD) -L cpu --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,7 @@ PACKAGES=(
   python3-numpy           # scripts/convert_gguf.py (a model as GGUF for the llama.cpp comparison)
   wamerican               # /usr/share/dict/words: task ruler's word list (keys, values, common words)
   chromium                # lminf report's browser test (headless; it skips without)
+  clang libfuzzer-14-dev  # make fuzz / make asan-test: libFuzzer targets, ASan + UBSan (docs/fuzzing.md)
   # The embedded model's corpus: GNU manuals shipped as info files (scripts/make_corpus.sh,
   # docs/embedded_model.md); sed, grep and diffutils are the held-out manuals of make demo.
   sed grep diffutils coreutils findutils gzip gettext automake m4 wget gnupg nettle-dev bc ed time

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kSource = LMINF_SOURCE_DIR;
-// The folders whose files are libraries (bench/ and tests/ may include anything).
+// The folders whose files are libraries (bench/, fuzz/ and tests/ may include anything).
 const std::vector<std::string> kRoots = {"framework", "parallel", "attention", "models",
                                          "metrics",   "analysis", "experiments"};
 

@@ -185,8 +185,10 @@ void DocumentReader::skip(const std::string& kind, const std::string& detail, co
   else ++it->second;
   const int64_t total = skipped();
   if (total <= opts_.max_logged) {
-    const std::string reason = detail.empty() ? kind : kind + " (" + detail + ")";
-    first_skipped_.push_back(where + ": " + reason);
+    // Made valid UTF-8: a JSON parser's message quotes the bytes it stopped at, which can be the
+    // first byte of a multi-byte character, and the report goes into results.json.
+    const std::string reason = utf8_lossy(detail.empty() ? kind : kind + " (" + detail + ")");
+    first_skipped_.push_back(utf8_lossy(where) + ": " + reason);
     log_warn(opts_.key, ": skipping ", where, ": ", reason,
              total == opts_.max_logged ? " (further skips are only counted; the total is reported at the end)" : "");
   }

@@ -139,7 +139,11 @@ void collect(Problems& problems, const std::function<void()>& step) {
 std::unique_ptr<Task> configure_task(const YAML::Node& task_node, const SpecSource& src) {
   if (!task_node.IsMap() || !task_node["type"])
     fail(location(task_node, src, "task"), "task: a map with a \"type\" key is required (e.g. task: {type: perplexity})");
-  std::unique_ptr<Task> task = make_task(task_node["type"].as<std::string>(), location(task_node["type"], src, "task.type"));
+  const YAML::Node type = task_node["type"];
+  if (!type.IsScalar())
+    fail(location(type, src, "task.type"), "task.type must be a task name (`lminf tasks` lists them), not a ",
+         type.IsSequence() ? "list" : type.IsMap() ? "map" : "null", " (e.g. task: {type: perplexity})");
+  std::unique_ptr<Task> task = make_task(type.as<std::string>(), location(type, src, "task.type"));
   task->configure(task_node, src);
   return task;
 }

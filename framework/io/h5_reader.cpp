@@ -7,6 +7,7 @@
 #include "framework/core/error.h"
 #include "framework/core/format.h"
 #include "framework/core/process_memory.h"
+#include "framework/core/utf8.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/h5_internal.h"
 
@@ -186,6 +187,7 @@ std::string H5Reader::attr_string(const std::string& object_path, const std::str
     }
     std::string out = s ? s : "";
     H5free_memory(s);
+    check_utf8(out, impl_->name + ": attribute '" + name + "' on '" + p + "'");
     return out;
   }
   size_t size = H5Tget_size(type.get());
@@ -198,6 +200,9 @@ std::string H5Reader::attr_string(const std::string& object_path, const std::str
     fail(impl_->name, ": cannot read attribute '", name, "' on '", p, "': ", detail);
   }
   out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
+  // Strings are UTF-8 (the writer's and h5py's encoding): other bytes would fail later, far from the
+  // file, e.g. when a label goes into summary.json.
+  check_utf8(out, impl_->name + ": attribute '" + name + "' on '" + p + "'");
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <zstd.h>
 
 #include "framework/core/error.h"
+#include "framework/core/utf8.h"
 #include "experiments/data/text_data.h"
 #include "support/test_support.h"
 
@@ -115,6 +116,25 @@ TEST(TextData, JsonlFieldsFiltersAndBadLines) {
   EXPECT_NE(first.find(o.path + ":4: malformed JSON"), std::string::npos) << first;
   EXPECT_NE(rep["first_skipped"][3].get<std::string>().find(":8: invalid UTF-8 (at byte 14 of the line)"), std::string::npos)
       << rep["first_skipped"][3];
+}
+
+// Found by fuzz/sequence_source_fuzz.cpp: a line of valid UTF-8 whose JSON breaks at a multi-byte
+// character outside a string made the parser's message quote half of that character, so the report
+// (results.json) was not valid UTF-8 and writing it threw nlohmann's type_error.
+TEST(TextData, MalformedJsonMessagesInTheReportAreValidUtf8) {
+  TempDir d;
+  write_text(d / "d.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"x\", \xC3\xA9: 1}\n");
+  TextDataOptions o;
+  o.format = "jsonl";
+  o.path = (d / "d.jsonl").string();
+  DocumentReader r(o);
+  EXPECT_EQ(read_all(r), (std::vector<std::string>{"ok"}));
+  const auto rep = r.report();
+  EXPECT_EQ(rep["skipped"]["malformed JSON"], 1);
+  const std::string first = rep["first_skipped"][0];
+  EXPECT_EQ(utf8_invalid_offset(first), std::string::npos) << first;
+  EXPECT_NE(first.find(o.path + ":2: malformed JSON"), std::string::npos) << first;
+  EXPECT_NO_THROW(rep.dump());
 }
 
 TEST(TextData, DottedTextFieldAndStringRecords) {

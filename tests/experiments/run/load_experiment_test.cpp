@@ -49,5 +49,18 @@ TEST(LoadExperiment, JunkRopeOverridesNamed) {
   EXPECT_NE(e.find("model.rope_theta must be > 1 and finite"), std::string::npos) << e;
 }
 
+// Found by fuzz/experiment_spec_fuzz.cpp: a task.type that is a list, a map or null escaped as
+// yaml-cpp's TypedBadConversion instead of an Error naming the file, line and key.
+TEST(LoadExperiment, TaskTypeThatIsNotANameRefusedNamingTheLine) {
+  TempDir d;
+  for (const std::string type : {"[perplexity, qa]", "{a: 1}", "null"}) {
+    write_text(d / "x.yaml", "name: x\nmodel: {path: m}\ndata: {format: ids, path: d.ids}\noutput: {dir: out}\n"
+                             "task:\n  max_length: 16\n  type: " + type + "\n");
+    const std::string e = error_of([&] { load_experiment((d / "x.yaml").string(), {}, 1); });
+    EXPECT_NE(e.find((d / "x.yaml").string() + ":7:"), std::string::npos) << e;
+    EXPECT_NE(e.find("task.type must be a task name"), std::string::npos) << e;
+  }
+}
+
 }  // namespace
 }  // namespace lminf

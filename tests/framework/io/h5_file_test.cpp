@@ -525,6 +525,40 @@ TEST(H5Reader, ErrorsNameThePath) {
   EXPECT_EQ(r.read("s").item<double>(), 1.5);
 }
 
+// Found by fuzz/h5_readers_fuzz.cpp: a string attribute holding bytes that are not UTF-8 came back
+// as it was and failed far from the file (nlohmann's dump of analyze's summary.json). Both string
+// layouts are refused naming the file, the object, the attribute and the byte offset.
+TEST(H5Reader, StringAttributesThatAreNotUtf8AreRefused) {
+  TempDir dir;
+  const std::string bad = std::string("vani") + static_cast<char>(0xCA) + "lla";
+  {
+    H5Writer w(dir / "t.h5");
+    w.set_attr("/", "variable", bad);  // variable-length, as H5Writer and h5py write strings
+    w.set_attr("/", "fine", "caf\xC3\xA9");
+    w.commit();
+  }
+  {  // a fixed-length string attribute (h5py's numpy bytes), written with the C API
+    const hid_t f = H5Fopen((dir / "t.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, bad.size());
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(f, "fixed", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, bad.data());
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(f);
+  }
+  H5Reader r(dir / "t.h5");
+  EXPECT_EQ(r.attr_string("/", "fine"), "caf\xC3\xA9");
+  for (const char* name : {"variable", "fixed"}) {
+    const std::string msg = error_of([&] { r.attr_string("/", name); });
+    EXPECT_TRUE(contains(msg, (dir / "t.h5").string()) && contains(msg, name) && contains(msg, "UTF-8") &&
+                contains(msg, "byte 4"))
+        << msg;
+  }
+}
+
 // Open HDF5 identifiers of every kind: equal before and after a scenario means nothing leaked.
 std::vector<hsize_t> open_h5_ids() {
   std::vector<hsize_t> out;
