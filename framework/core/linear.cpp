@@ -54,6 +54,19 @@ void matvec_portable(const float* x, int64_t M, const void* w, bool w_bf16, int6
   }
 }
 
+int pool_threads_used() {
+  std::vector<char> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
+  at::parallel_for(0, static_cast<int64_t>(seen.size()), 1, [&](int64_t b, int64_t e) {
+    (void)e;
+    const int t = at::get_thread_num();
+    if (t >= 0 && t < static_cast<int>(seen.size())) seen[static_cast<size_t>(t)] = 1;
+    (void)b;
+  });
+  int n = 0;
+  for (char c : seen) n += c;
+  return n;
+}
+
 bool matvec_avx512_available() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -40,6 +40,9 @@ namespace detail {
 void matvec_portable(const float* x, int64_t M, const void* w, bool w_bf16, int64_t n0, int64_t n1, int64_t K,
                      float* y, int64_t ldy);
 bool matvec_avx512_available();
+// How many threads of the pool a parallel_for in this file runs on (the file must be compiled with
+// OpenMP, or at::parallel_for's inlined pragma is ignored and everything runs on one thread).
+int pool_threads_used();
 void matvec_avx512(const float* x, int64_t M, const void* w, bool w_bf16, int64_t n0, int64_t n1, int64_t K,
                    float* y, int64_t ldy);
 }  // namespace detail

@@ -129,6 +129,8 @@ TEST(Matmul, BatchedTilesMatchFloat64IncludingStridedOutputs) {
 TEST(Threads, BlasStaysSingleThreadedAfterSettingThreads) {
   set_compute_threads(2);
   EXPECT_EQ(compute_threads(), 2);
+  // The products' parallel loops really use both threads (not one: OpenMP pragmas compiled out).
+  EXPECT_EQ(detail::pool_threads_used(), 2);
   if (!keep_blas_single_threaded()) GTEST_SKIP() << "libtorch does not use OpenBLAS here";
   EXPECT_EQ(blas_threads(), 1);
 }
