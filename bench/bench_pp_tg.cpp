@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "attention/registry.h"
+#include "bench/bench_common.h"
 #include "framework/core/error.h"
 #include "framework/core/linear.h"
 #include "framework/core/threads.h"
@@ -31,19 +32,6 @@ namespace fs = std::filesystem;
 using namespace lminf;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::vector<int64_t> int_list(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(std::stoll(item));
-  return out;
-}
 
 struct Stats {
   double mean = 0, sd = 0;
@@ -74,8 +62,8 @@ int main(int argc, char** argv) try {
     if (a == "--model") model_dir = value();
     else if (a == "--dtype") dtype_name = value();
     else if (a == "--threads") threads = std::stoi(value());
-    else if (a == "--pp") pp = int_list(value());
-    else if (a == "--tg") tg = int_list(value());
+    else if (a == "--pp") pp = lminf::bench::parse_list(value());
+    else if (a == "--tg") tg = lminf::bench::parse_list(value());
     else if (a == "--reps") reps = std::max(1, std::stoi(value()));
     else fail("lminf_bench_pp_tg: unknown option ", a,
               " (options: --model DIR --dtype float32|bfloat16 --threads N --pp N,.. --tg N,.. --reps N)");
@@ -116,9 +104,9 @@ int main(int argc, char** argv) try {
     fn(n);  // warm-up
     std::vector<double> rates;
     for (int r = 0; r < reps; ++r) {
-      const double t0 = now_s();
+      const double t0 = lminf::bench::now_s();
       fn(n);
-      rates.push_back(double(n) / (now_s() - t0));
+      rates.push_back(double(n) / (lminf::bench::now_s() - t0));
     }
     const Stats s = stats(rates);
     std::printf("  %s%-6lld %8.2f +- %6.2f tok/s\n", kind.c_str(), static_cast<long long>(n), s.mean, s.sd);
